@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test run bench bench-quick clean
+.PHONY: install gen build test run bench bench-quick clean
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -10,7 +10,21 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 
 install: $(NODE_MODULES_STAMP)
 
-build: install
+PROTOS := $(wildcard protos/brook/v1/*.proto)
+GENERATED_STAMP := src/protocol/generated/.stamp
+
+# Message and service types generated from protos/ (never edited by hand).
+$(GENERATED_STAMP): $(PROTOS) $(NODE_MODULES_STAMP)
+	rm -rf src/protocol/generated
+	npx proto-loader-gen-types --longs Number --enums String --defaults --oneofs \
+	  --includeComments --grpcLib @grpc/grpc-js -O src/protocol/generated -I protos -- \
+	  $(patsubst protos/%,%,$(PROTOS)) > /dev/null
+	node scripts/gen-messages-index.js
+	@touch $@
+
+gen: $(GENERATED_STAMP)
+
+build: install gen
 	npx tsc -p tsconfig.json
 
 test: build
