@@ -1,0 +1,77 @@
+/**
+ * What the broker's services need from storage, as interfaces, so the
+ * services depend on a contract rather than on `LogManager` itself (unit tests
+ * pass an in-memory double; the broker passes the real `LogManager`, which
+ * satisfies these structurally).
+ *
+ * Concurrency: every method may be called while others are in flight;
+ * ordering within one partition is the partition log's business (appends are
+ * serialized there and offsets handed out in call order).
+ */
+import type { EventEmitter } from 'events';
+import type { TopicConfig } from '../storage/topic-config';
+
+export interface PartitionState {
+  readonly partition: number;
+  readonly logStartOffset: number;
+  readonly highWatermark: number;
+  readonly logEndOffset: number;
+  readonly sizeBytes: number;
+  readonly segmentCount: number;
+}
+
+export interface TopicState {
+  readonly name: string;
+  readonly partitionCount: number;
+  readonly config: TopicConfig;
+  readonly overrides: Readonly<Record<string, string>>;
+  readonly internal: boolean;
+  readonly createdAtMs: number;
+  readonly partitions?: readonly PartitionState[];
+}
+
+export interface AppendResult {
+  readonly baseOffset: number;
+  readonly lastOffset: number;
+  /** The broker's append time; meaningful for LogAppendTime topics. */
+  readonly logAppendTimeMs: number;
+  readonly recordCount: number;
+}
+
+export interface ReadResult {
+  /** Whole stored batches, back to back; the first may start before the requested offset. */
+  readonly data: Buffer;
+  readonly highWatermark: number;
+  readonly logStartOffset: number;
+  readonly firstOffset: number;
+  readonly nextOffset: number;
+}
+
+/** One partition's log. Emits 'highWatermark' (hw: number) whenever the high watermark advances. */
+export interface PartitionStore extends EventEmitter {
+  readonly logStartOffset: number;
+  readonly highWatermark: number;
+  readonly logEndOffset: number;
+  readonly sizeBytes: number;
+  readonly segmentCount: number;
+  readonly config: TopicConfig;
+  /** Validates one RecordBatch v2, stamps its base offset and appends it; resolves once durable under flush.policy. */
+  append(batch: Buffer): Promise<AppendResult>;
+  /** Reads whole batches from `offset` up to about `maxBytes` (at least one batch) below the high watermark. */
+  read(offset: number, maxBytes: number): Promise<ReadResult>;
+  /** First offset whose timestamp ≥ ts, with that record's timestamp; null when none. */
+  offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestampMs: number } | null> | { offset: number; timestampMs: number } | null;
+}
+
+export interface TopicStore {
+  createTopic(name: string, partitions: number, config?: Record<string, string>, options?: { internal?: boolean }): Promise<TopicState>;
+  deleteTopic(name: string): Promise<void>;
+  listTopics(options?: { includeInternal?: boolean }): TopicState[] | Promise<TopicState[]>;
+  describeTopic(name: string): TopicState | Promise<TopicState>;
+  alterTopicConfig(name: string, set: Record<string, string>, remove?: string[]): Promise<TopicState>;
+  createPartitions(name: string, total: number): Promise<TopicState>;
+  /** Throws UNKNOWN_TOPIC / UNKNOWN_PARTITION. */
+  partition(topic: string, partition: number): PartitionStore;
+  hasTopic(name: string): boolean;
+  close(): Promise<void>;
+}
