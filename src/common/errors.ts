@@ -68,6 +68,7 @@ export const ERRORS = {
   NOT_READY: { grpcStatus: GrpcStatus.UNAVAILABLE, retriable: true, description: 'the broker is still loading' },
   REQUEST_TIMED_OUT: { grpcStatus: GrpcStatus.DEADLINE_EXCEEDED, retriable: true, description: 'the request did not complete in time' },
   CONNECTION_FAILED: { grpcStatus: GrpcStatus.UNAVAILABLE, retriable: true, description: 'the client could not reach the broker' },
+  CLIENT_CLOSED: { grpcStatus: GrpcStatus.CANCELLED, retriable: false, description: 'the client was closed before the call completed' },
   INVARIANT_VIOLATION: { grpcStatus: GrpcStatus.INTERNAL, retriable: false, description: 'a bug: an internal invariant does not hold' },
   INTERNAL: { grpcStatus: GrpcStatus.INTERNAL, retriable: false, description: 'an unexpected internal error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,0 +1,162 @@
+/**
+ * One HTTP/2 channel to a broker, shared by the Log, Admin and Groups
+ * service clients, with promise-returning calls whose failures are already
+ * `BrookError`s (see ./errors).
+ *
+ * Calls fail fast while the broker is unreachable (no wait-for-ready), so a
+ * CLI gets "connection refused" at once; the producer and readers retry such
+ * failures themselves. The channel reconnects with a short backoff (100 ms up
+ * to 2 s by default instead of grpc-js's 1 s up to 120 s) so that a broker
+ * restart costs a client seconds, not minutes.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { brookServices } from '../protocol';
+import type { pb } from '../protocol';
+import { BrookError, type ErrorContext } from '../common/errors';
+import { connectionOptions, type ConnectionOptions } from './options';
+import { toBrookError } from './errors';
+
+type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
+type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
+
+/** What a Produce call needs; the Producer depends on this contract only. */
+export interface ProduceTransport {
+  produce(request: pb.ProduceRequest, timeoutMs?: number): Promise<pb.ProduceResponse__Output>;
+  partitionCount(topic: string): Promise<number>;
+}
+
+export class Connection implements ProduceTransport {
+  readonly options: Readonly<ConnectionOptions>;
+  private readonly log: grpc.Client;
+  private readonly admin: grpc.Client;
+  private readonly groups: grpc.Client;
+  private readonly calls = new Set<grpc.Call>();
+  private closed = false;
+
+  constructor(options: Partial<ConnectionOptions> = {}) {
+    this.options = connectionOptions(options);
+    const services = brookServices();
+    const channelOptions: grpc.ChannelOptions = {
+      'grpc.max_send_message_length': this.options.maxMessageBytes,
+      'grpc.max_receive_message_length': this.options.maxMessageBytes,
+      'grpc.initial_reconnect_backoff_ms': this.options.reconnectBackoffMs,
+      'grpc.max_reconnect_backoff_ms': this.options.maxReconnectBackoffMs,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    };
+    const credentials = grpc.credentials.createInsecure();
+    this.log = new services.Log(this.options.addr, credentials, channelOptions);
+    const channelOverride = this.log.getChannel();
+    this.admin = new services.Admin(this.options.addr, credentials, { ...channelOptions, channelOverride });
+    this.groups = new services.Groups(this.options.addr, credentials, { ...channelOptions, channelOverride });
+  }
+
+  get addr(): string {
+    return this.options.addr;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private call<Req, Res>(client: grpc.Client, method: string, request: Req, context: ErrorContext, timeoutMs?: number): Promise<Res> {
+    if (this.closed) return Promise.reject(new BrookError('CLIENT_CLOSED', 'the connection is closed', context));
+    const fn = (client as unknown as Record<string, UnaryMethod<Req, Res>>)[method];
+    const deadline = new Date(Date.now() + (timeoutMs ?? this.options.requestTimeoutMs));
+    return new Promise<Res>((resolve, reject) => {
+      const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, value) => {
+        this.calls.delete(call);
+        if (err) reject(toBrookError(err, context, this.options.addr));
+        else resolve(value as Res);
+      });
+      this.calls.add(call);
+    });
+  }
+
+  // --- Log ---
+  produce(request: pb.ProduceRequest, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
+    return this.call(this.log, 'Produce', request, { topic: request.topic, partition: request.partition }, timeoutMs);
+  }
+
+  fetch(request: pb.FetchRequest): Promise<pb.FetchResponse__Output> {
+    const wait = request.maxWaitMs ?? 0;
+    return this.call(this.log, 'Fetch', request, { topic: request.topic, partition: request.partition, offset: Number(request.offset ?? 0) }, this.options.requestTimeoutMs + wait);
+  }
+
+  listOffsets(request: pb.ListOffsetsRequest): Promise<pb.ListOffsetsResponse__Output> {
+    return this.call(this.log, 'ListOffsets', request, { topic: request.topic, partition: request.partition });
+  }
+
+  // --- Admin ---
+  createTopic(request: pb.CreateTopicRequest): Promise<pb.CreateTopicResponse__Output> {
+    return this.call(this.admin, 'CreateTopic', request, { topic: request.name });
+  }
+
+  deleteTopic(request: pb.DeleteTopicRequest): Promise<pb.DeleteTopicResponse__Output> {
+    return this.call(this.admin, 'DeleteTopic', request, { topic: request.name });
+  }
+
+  listTopics(request: pb.ListTopicsRequest): Promise<pb.ListTopicsResponse__Output> {
+    return this.call(this.admin, 'ListTopics', request, {});
+  }
+
+  describeTopic(request: pb.DescribeTopicRequest): Promise<pb.DescribeTopicResponse__Output> {
+    return this.call(this.admin, 'DescribeTopic', request, { topic: request.name });
+  }
+
+  alterTopicConfig(request: pb.AlterTopicConfigRequest): Promise<pb.AlterTopicConfigResponse__Output> {
+    return this.call(this.admin, 'AlterTopicConfig', request, { topic: request.name });
+  }
+
+  createPartitions(request: pb.CreatePartitionsRequest): Promise<pb.CreatePartitionsResponse__Output> {
+    return this.call(this.admin, 'CreatePartitions', request, { topic: request.name });
+  }
+
+  /** The topic's partition count (one DescribeTopic). */
+  async partitionCount(topic: string): Promise<number> {
+    const response = await this.describeTopic({ name: topic });
+    return response.topic?.partitionCount ?? 0;
+  }
+
+  // --- Groups ---
+  heartbeat(request: pb.HeartbeatRequest): Promise<pb.HeartbeatResponse__Output> {
+    return this.call(this.groups, 'Heartbeat', request, { group: request.groupId, memberId: request.memberId });
+  }
+
+  leave(request: pb.LeaveRequest): Promise<pb.LeaveResponse__Output> {
+    return this.call(this.groups, 'Leave', request, { group: request.groupId, memberId: request.memberId });
+  }
+
+  commitOffsets(request: pb.CommitOffsetsRequest): Promise<pb.CommitOffsetsResponse__Output> {
+    return this.call(this.groups, 'CommitOffsets', request, { group: request.groupId, memberId: request.memberId });
+  }
+
+  fetchOffsets(request: pb.FetchOffsetsRequest): Promise<pb.FetchOffsetsResponse__Output> {
+    return this.call(this.groups, 'FetchOffsets', request, { group: request.groupId });
+  }
+
+  describeGroup(request: pb.DescribeGroupRequest): Promise<pb.DescribeGroupResponse__Output> {
+    return this.call(this.groups, 'DescribeGroup', request, { group: request.groupId });
+  }
+
+  listGroups(request: pb.ListGroupsRequest = {}): Promise<pb.ListGroupsResponse__Output> {
+    return this.call(this.groups, 'ListGroups', request, {});
+  }
+
+  deleteGroup(request: pb.DeleteGroupRequest): Promise<pb.DeleteGroupResponse__Output> {
+    return this.call(this.groups, 'DeleteGroup', request, { group: request.groupId });
+  }
+
+  resetOffsets(request: pb.ResetOffsetsRequest): Promise<pb.ResetOffsetsResponse__Output> {
+    return this.call(this.groups, 'ResetOffsets', request, { group: request.groupId, topic: request.topic });
+  }
+
+  /** Cancels calls in flight and closes the channel. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const call of this.calls) call.cancel();
+    this.calls.clear();
+    this.log.close();
+  }
+}

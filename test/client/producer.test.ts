@@ -1,0 +1,199 @@
+import { BrookError } from '../../src/common/errors';
+import { partitionForKey } from '../../src/common/partitioner';
+import type { pb } from '../../src/protocol';
+import type { ProduceTransport } from '../../src/client/connection';
+import { Producer } from '../../src/client/producer';
+import { decodeFetchedBatches } from '../../src/client/batch-encoding';
+
+/** A broker stand-in that keeps every partition's log in memory. */
+class FakeTransport implements ProduceTransport {
+  readonly requests: pb.ProduceRequest[] = [];
+  readonly logs = new Map<number, number>();
+  inFlight = new Map<number, number>();
+  maxInFlightPerPartition = 0;
+  maxInFlightTotal = 0;
+  private totalInFlight = 0;
+  failures: BrookError[] = [];
+  delayMs = 1;
+
+  constructor(readonly partitions = 4) {}
+
+  async partitionCount(): Promise<number> {
+    return this.partitions;
+  }
+
+  async produce(request: pb.ProduceRequest): Promise<pb.ProduceResponse__Output> {
+    const partition = request.partition!;
+    this.requests.push(request);
+    const now = (this.inFlight.get(partition) ?? 0) + 1;
+    this.inFlight.set(partition, now);
+    this.totalInFlight++;
+    this.maxInFlightPerPartition = Math.max(this.maxInFlightPerPartition, now);
+    this.maxInFlightTotal = Math.max(this.maxInFlightTotal, this.totalInFlight);
+    try {
+      await new Promise((r) => setTimeout(r, this.delayMs));
+      const failure = this.failures.shift();
+      if (failure) throw failure;
+      const records = decodeFetchedBatches(request.recordBatch as Buffer, request.topic!, partition, 0);
+      const base = this.logs.get(partition) ?? 0;
+      this.logs.set(partition, base + records.length);
+      return { results: [{ partition, baseOffset: base, recordCount: records.length, recordIndexes: [], logAppendTimeMs: -1 }] };
+    } finally {
+      this.inFlight.set(partition, this.inFlight.get(partition)! - 1);
+      this.totalInFlight--;
+    }
+  }
+
+  recordsIn(request: pb.ProduceRequest) {
+    return decodeFetchedBatches(request.recordBatch as Buffer, request.topic!, request.partition!, 0);
+  }
+}
+
+const fastRetry = { retries: 3, initialBackoffMs: 1, maxBackoffMs: 5, multiplier: 2, jitter: 0 };
+
+describe('Producer batching', () => {
+  it('puts records sent within the linger time into one batch per partition', async () => {
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport, { lingerMs: 20 });
+    const sends = Array.from({ length: 100 }, (_, i) => producer.send({ topic: 't', value: `v${i}` }));
+    const results = await Promise.all(sends);
+    expect(transport.requests).toHaveLength(1);
+    expect(results.map((r) => r.offset)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(transport.recordsIn(transport.requests[0]).map((r) => r.value!.toString())).toEqual(results.map((_, i) => `v${i}`));
+    await producer.close();
+  });
+
+  it('closes a batch when it reaches batchMaxBytes', async () => {
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport, { lingerMs: 10_000, batchMaxBytes: 2000 });
+    const value = Buffer.alloc(100, 1);
+    const results = await producer.send(Array.from({ length: 100 }, () => ({ topic: 't', partition: 0, value })));
+    // ~121 estimated bytes per record: 15 records fit in 2000 with the header.
+    expect(transport.requests.length).toBeGreaterThanOrEqual(6);
+    for (const request of transport.requests) expect((request.recordBatch as Buffer).length).toBeLessThanOrEqual(2000);
+    expect(results.map((r) => r.offset)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    await producer.close();
+  });
+
+  it('sends a record larger than batchMaxBytes alone', async () => {
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport, { lingerMs: 5, batchMaxBytes: 100 });
+    const [a, b, c] = await producer.send([
+      { topic: 't', value: 'small' },
+      { topic: 't', value: Buffer.alloc(500) },
+      { topic: 't', value: 'small' },
+    ]);
+    expect([a.offset, b.offset, c.offset]).toEqual([0, 1, 2]);
+    expect(transport.requests.map((r) => transport.recordsIn(r).length)).toEqual([1, 1, 1]);
+    await producer.close();
+  });
+
+  it('flush() sends what lingers and waits for it', async () => {
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport, { lingerMs: 60_000 });
+    let done = false;
+    const p = producer.send({ topic: 't', value: 'x' }).then((r) => ((done = true), r));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(done).toBe(false);
+    await producer.flush();
+    expect(done).toBe(true);
+    expect((await p).offset).toBe(0);
+    await producer.close();
+  });
+});
+
+describe('Producer partitioning', () => {
+  it('puts keyed records where the broker partitioner does', async () => {
+    const transport = new FakeTransport(7);
+    const producer = new Producer(transport, { lingerMs: 1 });
+    const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`);
+    const results = await producer.send(keys.map((key) => ({ topic: 't', key, value: 'v' })));
+    results.forEach((r, i) => expect(r.partition).toBe(partitionForKey(Buffer.from(keys[i]), 7)));
+    await producer.close();
+  });
+
+  it('keeps keyless records on one partition until its batch closes (sticky)', async () => {
+    const transport = new FakeTransport(8);
+    const producer = new Producer(transport, { lingerMs: 50 });
+    const first = await producer.send(Array.from({ length: 50 }, () => ({ topic: 't', value: 'v' })));
+    expect(new Set(first.map((r) => r.partition)).size).toBe(1);
+    const second = await producer.send(Array.from({ length: 50 }, () => ({ topic: 't', value: 'v' })));
+    expect(new Set(second.map((r) => r.partition)).size).toBe(1);
+    expect(second[0].partition).not.toBe(first[0].partition);
+    await producer.close();
+  });
+
+  it('honours an explicit partition', async () => {
+    const transport = new FakeTransport(4);
+    const producer = new Producer(transport);
+    const r = await producer.send({ topic: 't', key: 'k', value: 'v', partition: 3 });
+    expect(r.partition).toBe(3);
+    await producer.close();
+  });
+});
+
+describe('Producer in-flight limits and retries', () => {
+  it('keeps one request in flight per partition and at most maxInFlightRequests overall', async () => {
+    const transport = new FakeTransport(8);
+    transport.delayMs = 5;
+    const producer = new Producer(transport, { lingerMs: 0, batchMaxBytes: 200, maxInFlightRequests: 3 });
+    const records = Array.from({ length: 400 }, (_, i) => ({ topic: 't', partition: i % 8, value: Buffer.alloc(50) }));
+    const results = await producer.send(records);
+    expect(transport.maxInFlightPerPartition).toBe(1);
+    expect(transport.maxInFlightTotal).toBeLessThanOrEqual(3);
+    for (let p = 0; p < 8; p++) {
+      const offsets = results.filter((r) => r.partition === p).map((r) => r.offset);
+      expect(offsets).toEqual(offsets.map((_, i) => i));
+    }
+    await producer.close();
+  });
+
+  it('retries retriable errors and then succeeds', async () => {
+    const transport = new FakeTransport(1);
+    transport.failures = [new BrookError('SHUTTING_DOWN', 'restarting'), new BrookError('CONNECTION_FAILED', 'refused')];
+    const producer = new Producer(transport, { retry: fastRetry });
+    const r = await producer.send({ topic: 't', value: 'v' });
+    expect(r.offset).toBe(0);
+    expect(transport.requests).toHaveLength(3);
+    await producer.close();
+  });
+
+  it('rejects every record of a batch at once on a non-retriable error, with context', async () => {
+    const transport = new FakeTransport(1);
+    transport.failures = [new BrookError('RECORD_TOO_LARGE', 'batch of 2000000 bytes is over max.message.bytes 1048588')];
+    const producer = new Producer(transport, { retry: fastRetry, lingerMs: 10 });
+    const results = await Promise.allSettled([producer.send({ topic: 't', value: 'a' }), producer.send({ topic: 't', value: 'b' })]);
+    expect(transport.requests).toHaveLength(1);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      const e = (r as PromiseRejectedResult).reason as BrookError;
+      expect(e.code).toBe('RECORD_TOO_LARGE');
+      expect(e.retriable).toBe(false);
+    }
+    await producer.close();
+  });
+
+  it('gives up after the configured retries with the last error', async () => {
+    const transport = new FakeTransport(1);
+    transport.failures = Array.from({ length: 10 }, () => new BrookError('CONNECTION_FAILED', 'refused'));
+    const producer = new Producer(transport, { retry: { ...fastRetry, retries: 2 } });
+    await expect(producer.send({ topic: 't', value: 'v' })).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
+    expect(transport.requests).toHaveLength(3);
+    await producer.close();
+  });
+
+  it('refuses sends after close()', async () => {
+    const producer = new Producer(new FakeTransport(1));
+    await producer.close();
+    await expect(producer.send({ topic: 't', value: 'v' })).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
+  });
+
+  it('rejects a record without a value or with a bad partition before sending', async () => {
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport);
+    await expect(producer.send({ topic: 't' } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(producer.send({ topic: 't', value: 'v', partition: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await producer.close();
+    expect(transport.requests).toHaveLength(0);
+  });
+});
