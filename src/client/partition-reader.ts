@@ -1,0 +1,125 @@
+/**
+ * Reads one partition from an offset with `raw` Fetch: the broker sends the
+ * stored RecordBatch v2 bytes, and the reader decodes them and drops records
+ * below the offset it asked for (a batch may start before it).
+ *
+ * A fetch waits up to `maxWaitMs` on the broker when no record is there yet
+ * (long poll), so following a partition costs one request per wait, not a
+ * busy loop. Retriable errors are retried with backoff; an offset outside the
+ * log either fails (OFFSET_OUT_OF_RANGE, naming both bounds) or, with
+ * `offsetReset`, moves to the log start or the high watermark.
+ *
+ * Not safe for concurrent fetch() calls: one caller drives a reader.
+ */
+import { BrookError } from '../common/errors';
+import type { pb } from '../protocol';
+import { decodeFetchedBatches } from './batch-encoding';
+import type { Connection } from './connection';
+import { readerOptions, type ReaderOptions } from './options';
+import { withRetry } from './retry';
+import type { ConsumedRecord } from './types';
+
+/** Where to start: an offset, the log start, the high watermark, or the first record at or after a time. */
+export type StartPosition = number | 'earliest' | 'latest' | { timestampMs: number };
+
+export interface FetchResult {
+  records: ConsumedRecord[];
+  highWatermark: number;
+  logStartOffset: number;
+}
+
+/** Resolves a start position to an offset with ListOffsets. */
+export async function resolveOffset(connection: Connection, topic: string, partition: number, position: StartPosition): Promise<number> {
+  if (typeof position === 'number') return position;
+  const spec: pb.OffsetSpec = position === 'earliest' ? 'OFFSET_SPEC_EARLIEST' : position === 'latest' ? 'OFFSET_SPEC_LATEST' : 'OFFSET_SPEC_TIMESTAMP';
+  const timestampMs = typeof position === 'object' ? position.timestampMs : 0;
+  const response = await connection.listOffsets({ topic, partition, spec, timestampMs });
+  return Number(response.offset);
+}
+
+export class PartitionReader {
+  readonly options: Readonly<ReaderOptions>;
+  /** The next offset to read. */
+  position: number | undefined;
+  /** From the latest reply. */
+  highWatermark = -1;
+  logStartOffset = -1;
+
+  constructor(
+    private readonly connection: Connection,
+    readonly topic: string,
+    readonly partition: number,
+    private start: StartPosition = 'earliest',
+    options: Partial<ReaderOptions> = {},
+  ) {
+    this.options = readerOptions(options);
+    if (typeof start === 'number') this.position = start;
+  }
+
+  /** Moves the reader; the next fetch starts there. */
+  seek(position: StartPosition): void {
+    if (typeof position === 'number') {
+      this.position = position;
+    } else {
+      this.position = undefined;
+      this.start = position;
+    }
+  }
+
+  private async currentPosition(signal?: AbortSignal): Promise<number> {
+    if (this.position === undefined) {
+      this.position = await withRetry(() => resolveOffset(this.connection, this.topic, this.partition, this.start), this.options.retry, signal);
+    }
+    return this.position;
+  }
+
+  /**
+   * One fetch from the current position: the records at or after it (possibly
+   * none when the wait ran out), after which the position moves past them.
+   * `maxWaitMs` overrides the option for this call (0: answer at once).
+   */
+  async fetch(signal?: AbortSignal, maxWaitMs = this.options.maxWaitMs): Promise<FetchResult> {
+    for (;;) {
+      const offset = await this.currentPosition(signal);
+      try {
+        const response = await withRetry(
+          () =>
+            this.connection.fetch({ topic: this.topic, partition: this.partition, offset, maxBytes: this.options.maxBytes, maxWaitMs, raw: true }),
+          this.options.retry,
+          signal,
+        );
+        if (this.position !== offset) continue; // seek() during the fetch: its result is stale
+        const records = decodeFetchedBatches(response.recordBatches, this.topic, this.partition, offset);
+        this.highWatermark = Number(response.highWatermark);
+        this.logStartOffset = Number(response.logStartOffset);
+        if (records.length > 0) this.position = records[records.length - 1].offset + 1;
+        else if (Number(response.nextOffset) > offset) this.position = Number(response.nextOffset);
+        return { records, highWatermark: this.highWatermark, logStartOffset: this.logStartOffset };
+      } catch (e) {
+        if (e instanceof BrookError && e.code === 'OFFSET_OUT_OF_RANGE' && this.options.offsetReset && this.position === offset) {
+          this.seek(this.options.offsetReset);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Records from the current position on, following the partition until `signal` aborts. */
+  async *records(signal?: AbortSignal): AsyncGenerator<ConsumedRecord> {
+    while (!signal?.aborted) {
+      let result: FetchResult;
+      try {
+        result = await this.fetch(signal);
+      } catch (e) {
+        if (signal?.aborted) return;
+        throw e;
+      }
+      for (const record of result.records) yield record;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord> {
+    return this.records();
+  }
+}
