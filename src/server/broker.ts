@@ -1,0 +1,180 @@
+/**
+ * The broker process: opens storage, serves Log and Admin (and whatever else
+ * `services` lists) over gRPC with Health and reflection, exposes /metrics,
+ * and shuts down gracefully.
+ *
+ * Start-up order: storage first (recovery may take a while; nothing listens
+ * until the data is consistent), then the gRPC and metrics listeners, then
+ * one "listening" log line with both bound addresses.
+ *
+ * Shutdown (`Broker.shutdown`, on the first SIGTERM/SIGINT): Health turns
+ * NOT_SERVING, new calls get UNAVAILABLE, long polls answer with what they
+ * have and streams end, in-flight calls finish (up to shutdown.timeout_ms,
+ * then they are cancelled), storage flushes and leaves its clean-shutdown
+ * marker. A second signal exits at once.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import type http from 'http';
+import { brookPackageDefinition, serviceDefinition } from '../protocol';
+import { LogManager } from '../storage';
+import { createAdminService } from './admin-service';
+import { formatListenAddress, type BrokerConfig, type ListenAddress } from './config';
+import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
+import { createLogService } from './log-service';
+import { createLogger, type Logger } from './logger';
+import { BrokerMetrics } from './metrics';
+import type { TopicStore } from './store-interface';
+
+/** Everything a service factory may use. */
+export interface BrokerContext {
+  readonly config: BrokerConfig;
+  readonly store: TopicStore;
+  readonly logger: Logger;
+  readonly metrics: BrokerMetrics;
+  /** Aborted when graceful shutdown starts. */
+  readonly shutdown: AbortSignal;
+}
+
+/** The services the broker serves. Add a line here to serve another. */
+function brookServices(context: BrokerContext): ServiceRegistration[] {
+  return [
+    { definition: serviceDefinition('Log'), handlers: createLogService(context) },
+    { definition: serviceDefinition('Admin'), handlers: createAdminService(context) },
+  ];
+}
+
+function bindAsync(server: grpc.Server, address: ListenAddress): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(formatListenAddress(address), grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}
+
+export class Broker {
+  private shutdownPromise: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: BrokerConfig,
+    readonly logger: Logger,
+    private readonly store: TopicStore,
+    private readonly server: grpc.Server,
+    private readonly health: HealthImplementation,
+    private readonly metricsServer: http.Server | null,
+    private readonly abort: AbortController,
+    /** Bound gRPC address (the real port when `listen` asked for 0). */
+    readonly address: ListenAddress,
+    readonly metricsAddress: ListenAddress | null,
+  ) {}
+
+  static async start(config: BrokerConfig, logger: Logger): Promise<Broker> {
+    const abort = new AbortController();
+    let store: TopicStore | undefined;
+    const metrics = new BrokerMetrics(() => store);
+    const opened = Date.now();
+    const logManager = await LogManager.open({
+      dataDir: config.dataDir,
+      logger: logger.child({ component: 'storage' }),
+      defaultTopicConfig: config.topicDefaults,
+    });
+    store = logManager as unknown as TopicStore;
+    logger.info({ dataDir: config.dataDir, topics: (await store.listTopics({ includeInternal: true })).length, ms: Date.now() - opened }, 'storage opened');
+
+    const context: BrokerContext = { config, store, logger, metrics, shutdown: abort.signal };
+    const server = buildGrpcServer(brookServices(context), {
+      logger,
+      metrics,
+      state: { shutdown: abort.signal },
+      maxReceiveMessageBytes: config.limits.maxRequestBytes,
+    });
+    const health = new HealthImplementation({ '': 'NOT_SERVING', 'brook.v1.Log': 'NOT_SERVING', 'brook.v1.Admin': 'NOT_SERVING' });
+    health.addToServer(server);
+    new ReflectionService(brookPackageDefinition()).addToServer(server);
+
+    let port: number;
+    let metricsServer: http.Server | null = null;
+    let metricsAddress: ListenAddress | null = null;
+    try {
+      port = await bindAsync(server, config.listen);
+      if (config.metricsListen) {
+        const bound = await metrics.listen(config.metricsListen);
+        metricsServer = bound.server;
+        metricsAddress = bound.address;
+      }
+    } catch (e) {
+      server.forceShutdown();
+      await store.close();
+      throw e;
+    }
+    for (const name of ['', 'brook.v1.Log', 'brook.v1.Admin']) health.setStatus(name, 'SERVING');
+    const address = { host: config.listen.host, port };
+    const broker = new Broker(config, logger, store, server, health, metricsServer, abort, address, metricsAddress);
+    logger.info(
+      { addr: formatListenAddress(address), metricsAddr: metricsAddress ? formatListenAddress(metricsAddress) : null, dataDir: config.dataDir },
+      'listening',
+    );
+    return broker;
+  }
+
+  /** Graceful shutdown; idempotent. */
+  shutdown(reason: string): Promise<void> {
+    if (!this.shutdownPromise) this.shutdownPromise = this.doShutdown(reason);
+    return this.shutdownPromise;
+  }
+
+  private async doShutdown(reason: string): Promise<void> {
+    const started = Date.now();
+    this.logger.info({ reason }, 'shutting down');
+    for (const name of ['', 'brook.v1.Log', 'brook.v1.Admin']) this.health.setStatus(name, 'NOT_SERVING');
+    this.abort.abort();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'in-flight requests did not finish in time; cancelling them');
+        this.server.forceShutdown();
+        resolve();
+      }, this.config.shutdownTimeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
+    await this.store.close();
+    this.logger.info({ ms: Date.now() - started }, 'shut down cleanly');
+  }
+}
+
+/**
+ * Runs a broker until SIGTERM/SIGINT and returns the process exit code:
+ * 0 after a clean shutdown, 1 if start-up or shutdown failed. A second signal
+ * exits the process at once (code 130).
+ */
+export async function runBroker(config: BrokerConfig, logger: Logger = createLogger(config.logLevel)): Promise<number> {
+  let broker: Broker;
+  try {
+    broker = await Broker.start(config, logger);
+  } catch (e) {
+    logger.fatal({ err: e }, 'broker failed to start');
+    process.stderr.write(`brook: broker failed to start: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting without a clean shutdown');
+        process.exit(130);
+      }
+      broker.shutdown(signal).then(
+        () => resolve(0),
+        (e: unknown) => {
+          logger.error({ err: e }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

@@ -1,0 +1,364 @@
+/**
+ * brook.v1.Log: Produce, Fetch, Subscribe, ListOffsets.
+ *
+ * Produce validates the whole request, encodes one RecordBatch v2 per target
+ * partition and checks each against max.message.bytes before anything is
+ * appended, so a bad request writes nothing. Fetch long polls by waiting for
+ * the partition's 'highWatermark' event (no timers polling the log).
+ * Subscribe runs one read loop per partition over a shared call and writes
+ * only while grpc-js accepts more (`write()` true) — otherwise it waits for
+ * 'drain' — so a reader that stops reading stops the loops: the broker holds
+ * at most the stream's high-water mark of messages per subscription.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { BrookError } from '../common/errors';
+import { partitionForKey } from '../common/partitioner';
+import type { pb } from '../protocol';
+import { encodeRecordBatch, forEachRecord, readBatchHeader, splitBatches, type RecordInput } from '../record';
+import type { BrokerContext } from './broker';
+import { serverStream, unary } from './grpc-server';
+import type { PartitionStore, TopicStore } from './store-interface';
+import { fieldError, requireInt, requireOffset, requirePartition, requireTopic } from './validate';
+
+/** Default and hard cap of a Fetch/Subscribe max_bytes. */
+const DEFAULT_MAX_BYTES = 1024 * 1024;
+const MAX_MAX_BYTES = 64 * 1024 * 1024;
+
+type FetchResponse = pb.FetchResponse__Output;
+
+function outOfRange(topic: string, partition: number, offset: number, log: PartitionStore): BrookError {
+  return new BrookError(
+    'OFFSET_OUT_OF_RANGE',
+    `offset ${offset} is out of range for ${topic}/${partition}: valid offsets are [${log.logStartOffset}, ${log.highWatermark}] (log start offset ${log.logStartOffset}, high watermark ${log.highWatermark})`,
+    { topic, partition, offset },
+  );
+}
+
+function checkInRange(topic: string, partition: number, offset: number, log: PartitionStore): void {
+  if (offset < log.logStartOffset || offset > log.highWatermark) throw outOfRange(topic, partition, offset, log);
+}
+
+/**
+ * Resolves once the partition's high watermark passes `offset`, or when
+ * `signal` aborts, or after `timeoutMs` (if given). Event-driven: it
+ * listens to the log's 'highWatermark' event, it does not poll.
+ */
+export function waitForHighWatermark(log: PartitionStore, offset: number, signal: AbortSignal, timeoutMs?: number): Promise<void> {
+  if (log.highWatermark > offset || signal.aborted || timeoutMs === 0) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      log.off('highWatermark', onAdvance);
+      signal.removeEventListener('abort', done);
+      if (timer) clearTimeout(timer);
+      resolve();
+    };
+    const onAdvance = (hw: number): void => {
+      if (hw > offset) done();
+    };
+    // Every waiting Fetch and Subscribe adds one listener; there may be thousands.
+    if (log.getMaxListeners() !== 0) log.setMaxListeners(0);
+    log.on('highWatermark', onAdvance);
+    signal.addEventListener('abort', done, { once: true });
+    if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
+  });
+}
+
+/** An AbortSignal that fires on broker shutdown or when the client cancels the call. */
+function callSignal(shutdown: AbortSignal, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): AbortController {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  if (shutdown.aborted) controller.abort();
+  else shutdown.addEventListener('abort', abort, { once: true });
+  call.once('cancelled', abort);
+  controller.signal.addEventListener('abort', () => shutdown.removeEventListener('abort', abort), { once: true });
+  return controller;
+}
+
+function toRecordInput(record: pb.Record__Output, index: number): RecordInput {
+  if (record.timestampMs < 0) throw fieldError(`records[${index}].timestamp_ms`, record.timestampMs, 'milliseconds since the epoch, or 0 for broker time');
+  return {
+    key: record.key ?? null,
+    value: record.value ?? null,
+    headers: record.headers.map((h) => ({ key: h.key, value: h.value ?? null })),
+    timestampMs: record.timestampMs,
+  };
+}
+
+/** Decodes stored batches into FetchedRecords, dropping records below `fromOffset`. */
+function decodeRecords(data: Buffer, fromOffset: number): pb.FetchedRecord__Output[] {
+  const out: pb.FetchedRecord__Output[] = [];
+  const { batches } = splitBatches(data);
+  for (const { position } of batches) {
+    forEachRecord(data, position, (record) => {
+      if (record.offset < fromOffset) return;
+      out.push({
+        offset: record.offset,
+        timestampMs: record.timestampMs,
+        key: record.key ?? undefined,
+        value: record.value ?? undefined,
+        headers: record.headers.map((h) => ({ key: h.key, value: h.value ?? undefined })),
+      });
+    });
+  }
+  return out;
+}
+
+export function createLogService(context: BrokerContext): grpc.UntypedServiceImplementation {
+  const { store, config, metrics, logger, shutdown } = context;
+  /** Round-robin cursor per topic for keyless records. */
+  const nextKeylessPartition = new Map<string, number>();
+
+  const partitionCount = async (topic: string): Promise<number> => (await store.describeTopic(topic)).partitionCount;
+
+  async function produce(request: pb.ProduceRequest__Output): Promise<pb.ProduceResponse> {
+    const topic = requireTopic('topic', request.topic, { forWrite: true });
+    const acksNone = request.acks === 'ACKS_NONE';
+    const explicit = request.partition === undefined || request.partition === null ? undefined : requirePartition(request.partition);
+    const limits = config.limits;
+
+    // One partition → one batch to append, with the request indexes of its records.
+    const plan: Array<{ partition: number; log: PartitionStore; batch: Buffer; recordCount: number; indexes: number[] | null }> = [];
+
+    if (request.recordBatch.length > 0) {
+      if (request.records.length > 0) throw new BrookError('INVALID_ARGUMENT', 'set either records or record_batch, not both', { topic });
+      if (explicit === undefined) throw new BrookError('INVALID_ARGUMENT', 'record_batch needs partition: a client-built batch goes to the partition it names', { topic });
+      const log = store.partition(topic, explicit);
+      const batch = request.recordBatch;
+      if (batch.length > log.config.maxMessageBytes) throw tooLarge(topic, explicit, batch.length, log.config.maxMessageBytes);
+      // Only the header here, for the limits; the partition log validates the
+      // whole batch (framing, CRC-32C, record count) before writing a byte.
+      const header = readBatchHeader(batch, 0);
+      if (header.recordCount === 0) throw new BrookError('CORRUPT_RECORD_BATCH', 'record_batch holds no records', { topic, partition: explicit });
+      if (header.recordCount > limits.maxRecordsPerRequest) throw tooMany(topic, header.recordCount);
+      plan.push({ partition: explicit, log, batch, recordCount: header.recordCount, indexes: null });
+    } else {
+      const count = request.records.length;
+      if (count === 0) throw new BrookError('INVALID_ARGUMENT', 'a produce request needs at least one record (or a record_batch)', { topic });
+      if (count > limits.maxRecordsPerRequest) throw tooMany(topic, count);
+      const inputs = request.records.map(toRecordInput);
+      const groups = new Map<number, number[]>();
+      if (explicit !== undefined) {
+        store.partition(topic, explicit); // UNKNOWN_TOPIC / UNKNOWN_PARTITION before any work
+        groups.set(explicit, inputs.map((_, i) => i));
+      } else {
+        const partitions = await partitionCount(topic);
+        let keyless: number | undefined;
+        inputs.forEach((input, i) => {
+          let p: number;
+          if (input.key) {
+            p = partitionForKey(input.key, partitions);
+          } else {
+            if (keyless === undefined) {
+              const cursor = nextKeylessPartition.get(topic) ?? Math.floor(Math.random() * partitions);
+              keyless = cursor % partitions;
+              nextKeylessPartition.set(topic, (keyless + 1) % partitions);
+            }
+            p = keyless;
+          }
+          const list = groups.get(p);
+          if (list) list.push(i);
+          else groups.set(p, [i]);
+        });
+      }
+      const now = Date.now();
+      for (const [partition, indexes] of [...groups].sort((a, b) => a[0] - b[0])) {
+        const log = store.partition(topic, partition);
+        const batch = encodeRecordBatch(indexes.map((i) => inputs[i]), { baseTimestampMs: now, timestampType: log.config.messageTimestampType });
+        if (batch.length > log.config.maxMessageBytes) throw tooLarge(topic, partition, batch.length, log.config.maxMessageBytes);
+        plan.push({ partition, log, batch, recordCount: indexes.length, indexes: groups.size === 1 ? null : indexes });
+      }
+    }
+
+    const appends = plan.map(async (entry) => {
+      const result = await entry.log.append(entry.batch);
+      metrics.produceBytes.inc({ topic }, entry.batch.length);
+      metrics.produceRecords.inc({ topic }, entry.recordCount);
+      return { entry, result };
+    });
+    if (acksNone) {
+      for (const append of appends) append.catch((e: unknown) => logger.warn({ err: e, topic }, 'produce with ACKS_NONE failed'));
+      return { results: plan.map((e) => ({ partition: e.partition, baseOffset: -1, recordCount: e.recordCount, recordIndexes: e.indexes ?? [], logAppendTimeMs: -1 })) };
+    }
+    const done = await Promise.all(appends);
+    return {
+      results: done.map(({ entry, result }) => ({
+        partition: entry.partition,
+        baseOffset: result.baseOffset,
+        recordCount: entry.recordCount,
+        recordIndexes: entry.indexes ?? [],
+        logAppendTimeMs: entry.log.config.messageTimestampType === 'LogAppendTime' ? result.logAppendTimeMs : -1,
+      })),
+    };
+  }
+
+  function tooLarge(topic: string, partition: number, size: number, limit: number): BrookError {
+    return new BrookError(
+      'RECORD_TOO_LARGE',
+      `the record batch for ${topic}/${partition} is ${size} bytes, over the topic's max.message.bytes of ${limit}; send fewer or smaller records, or raise max.message.bytes`,
+      { topic, partition },
+    );
+  }
+
+  function tooMany(topic: string, count: number): BrookError {
+    return new BrookError('REQUEST_TOO_LARGE', `the request carries ${count} records, over the broker's limits.max_records_per_request of ${config.limits.maxRecordsPerRequest}`, { topic });
+  }
+
+  function maxBytesOf(value: unknown): number {
+    const n = requireInt('max_bytes', value, 0, MAX_MAX_BYTES);
+    return n === 0 ? DEFAULT_MAX_BYTES : n;
+  }
+
+  async function readAt(topic: string, partition: number, log: PartitionStore, offset: number, maxBytes: number, raw: boolean): Promise<FetchResponse> {
+    if (offset >= log.highWatermark) {
+      return { topic, partition, records: [], recordBatches: Buffer.alloc(0), highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, nextOffset: offset };
+    }
+    const read = await log.read(offset, maxBytes);
+    metrics.fetchBytes.inc({ topic }, read.data.length);
+    return {
+      topic,
+      partition,
+      records: raw ? [] : decodeRecords(read.data, offset),
+      recordBatches: raw ? read.data : Buffer.alloc(0),
+      highWatermark: read.highWatermark,
+      logStartOffset: read.logStartOffset,
+      nextOffset: Math.max(read.nextOffset, offset),
+    };
+  }
+
+  async function fetch(request: pb.FetchRequest__Output, call: grpc.ServerUnaryCall<unknown, unknown>): Promise<FetchResponse> {
+    const topic = requireTopic('topic', request.topic);
+    const partition = requirePartition(request.partition);
+    const offset = requireOffset('offset', request.offset);
+    const maxBytes = maxBytesOf(request.maxBytes);
+    const maxWaitMs = Math.min(requireInt('max_wait_ms', request.maxWaitMs, 0), config.limits.maxWaitMs);
+    const minBytes = Math.max(1, requireInt('min_bytes', request.minBytes, 0));
+    const log = store.partition(topic, partition);
+    checkInRange(topic, partition, offset, log);
+
+    if (maxWaitMs === 0 || log.highWatermark > offset && minBytes <= 1) return readAt(topic, partition, log, offset, maxBytes, request.raw);
+
+    const controller = callSignal(shutdown, call);
+    const deadline = Date.now() + maxWaitMs;
+    try {
+      for (;;) {
+        const remaining = deadline - Date.now();
+        await waitForHighWatermark(log, offset, controller.signal, Math.max(0, remaining));
+        const response = await readAt(topic, partition, log, offset, maxBytes, request.raw);
+        const available = request.raw ? response.recordBatches.length : response.records.length > 0 ? Number.MAX_SAFE_INTEGER : 0;
+        if (available >= minBytes || Date.now() >= deadline || controller.signal.aborted) return response;
+        // Not enough yet: wait for the high watermark to move past what we saw.
+        await waitForHighWatermark(log, response.highWatermark, controller.signal, Math.max(0, deadline - Date.now()));
+        if (Date.now() >= deadline || controller.signal.aborted) return readAt(topic, partition, log, offset, maxBytes, request.raw);
+      }
+    } finally {
+      controller.abort();
+    }
+  }
+
+  async function subscribe(request: pb.SubscribeRequest__Output, call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+    const topic = requireTopic('topic', request.topic);
+    const maxBytes = maxBytesOf(request.maxBytes);
+    const count = await partitionCount(topic);
+    const partitions = request.partitions.length > 0 ? [...new Set(request.partitions.map((p) => requirePartition(p)))] : [...Array(count).keys()];
+    const starts = new Map<number, number>();
+    for (const partition of partitions) {
+      const log = store.partition(topic, partition);
+      starts.set(partition, await startOffset(topic, partition, log, request));
+    }
+    for (const [key, value] of Object.entries(request.partitionOffsets ?? {})) {
+      const partition = requirePartition(Number(key));
+      if (!starts.has(partition)) throw fieldError('partition_offsets key', key, `one of the subscribed partitions (${partitions.join(', ')})`);
+      const offset = requireOffset(`partition_offsets[${partition}]`, value);
+      checkInRange(topic, partition, offset, store.partition(topic, partition));
+      starts.set(partition, offset);
+    }
+
+    const controller = callSignal(shutdown, call);
+    const signal = controller.signal;
+    // Flow control: one writer at a time; after write() returns false, everyone waits for 'drain'.
+    let drained: Promise<void> | null = null;
+    const write = async (message: FetchResponse): Promise<void> => {
+      while (drained) await drained;
+      if (signal.aborted) return;
+      if (!call.write(message)) {
+        drained = new Promise<void>((resolve) => {
+          const release = (): void => {
+            call.off('drain', release);
+            signal.removeEventListener('abort', release);
+            drained = null;
+            resolve();
+          };
+          call.on('drain', release);
+          signal.addEventListener('abort', release, { once: true });
+        });
+      }
+    };
+
+    const follow = async (partition: number): Promise<void> => {
+      const log = store.partition(topic, partition);
+      let position = starts.get(partition)!;
+      while (!signal.aborted) {
+        await waitForHighWatermark(log, position, signal);
+        if (signal.aborted) break;
+        if (position < log.logStartOffset) throw outOfRange(topic, partition, position, log); // retention passed us
+        const response = await readAt(topic, partition, log, position, maxBytes, request.raw);
+        if (response.nextOffset === position) continue;
+        position = response.nextOffset;
+        await write(response);
+      }
+    };
+    try {
+      await Promise.all(partitions.map(follow));
+    } finally {
+      controller.abort();
+    }
+  }
+
+  async function startOffset(topic: string, partition: number, log: PartitionStore, request: pb.SubscribeRequest__Output): Promise<number> {
+    switch (request.start) {
+      case 'offset': {
+        const offset = requireOffset('offset', request.offset);
+        checkInRange(topic, partition, offset, log);
+        return offset;
+      }
+      case 'timestampMs': {
+        const ts = requireInt('timestamp_ms', request.timestampMs, 0);
+        const found = await log.offsetForTimestamp(ts);
+        return found ? found.offset : log.highWatermark;
+      }
+      case 'position':
+        return request.position === 'START_POSITION_EARLIEST' ? log.logStartOffset : log.highWatermark;
+      default:
+        return log.highWatermark;
+    }
+  }
+
+  async function listOffsets(request: pb.ListOffsetsRequest__Output): Promise<pb.ListOffsetsResponse> {
+    const topic = requireTopic('topic', request.topic);
+    const partition = requirePartition(request.partition);
+    const log = store.partition(topic, partition);
+    switch (request.spec) {
+      case 'OFFSET_SPEC_EARLIEST':
+        return { offset: log.logStartOffset, timestampMs: -1 };
+      case 'OFFSET_SPEC_LATEST':
+        return { offset: log.highWatermark, timestampMs: -1 };
+      case 'OFFSET_SPEC_TIMESTAMP': {
+        const ts = requireInt('timestamp_ms', request.timestampMs, 0);
+        const found = await log.offsetForTimestamp(ts);
+        return found ? { offset: found.offset, timestampMs: found.timestampMs } : { offset: log.highWatermark, timestampMs: -1 };
+      }
+      default:
+        throw fieldError('spec', request.spec, 'OFFSET_SPEC_EARLIEST, OFFSET_SPEC_LATEST or OFFSET_SPEC_TIMESTAMP');
+    }
+  }
+
+  return {
+    Produce: unary(produce),
+    Fetch: unary(fetch),
+    Subscribe: serverStream(subscribe),
+    ListOffsets: unary(listOffsets),
+  };
+}
+
+export type { TopicStore };
