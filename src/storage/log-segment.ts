@@ -24,12 +24,7 @@
  */
 import path from 'path';
 import { BrookError } from '../common/errors';
-import {
-  BATCH_HEADER_SIZE,
-  crc32cOf,
-  readBatchHeader,
-  type BatchHeader,
-} from './batch-adapter';
+import { BATCH_HEADER_SIZE, crc32c, readBatchHeader, type BatchHeader } from '../record';
 import type { StorageFile, StorageFileSystem } from './file-system';
 import { isNotFound } from './file-system';
 import type { StorageLogger } from './logger';
@@ -91,8 +86,13 @@ export class LogSegment {
   /** Largest batch max-timestamp in the segment, -1 when empty. */
   maxTimestampSoFar = -1;
   offsetOfMaxTimestampSoFar: number;
-  /** The first batch's max timestamp: segment.ms counts from here (Kafka's rollingBasedTimestamp). */
-  rollingBasedTimestamp: number | undefined;
+  /**
+   * Clock time of the first append to this segment (or of loading it, for
+   * the active segment after a restart): segment.ms counts from here. Kafka
+   * counts from the first batch's timestamp instead, which rolls a segment
+   * per batch when producers send old CreateTime timestamps; the owner sets it.
+   */
+  rollingBaseMs: number | undefined;
   offsetIndex: OffsetIndex;
   timeIndex: TimeIndex;
   private bytesSinceLastIndexEntry = 0;
@@ -180,7 +180,6 @@ export class LogSegment {
   }
 
   private indexBatch(lastOffset: number, maxTimestamp: number, position: number, sizeInBytes: number): void {
-    if (this.rollingBasedTimestamp === undefined) this.rollingBasedTimestamp = maxTimestamp;
     if (maxTimestamp > this.maxTimestampSoFar) {
       this.maxTimestampSoFar = maxTimestamp;
       this.offsetOfMaxTimestampSoFar = lastOffset;
@@ -211,7 +210,7 @@ export class LogSegment {
     this.timeIndex.truncateTo(nextOffset);
     this.bytesSinceLastIndexEntry = position - this.offsetIndex.lastEntry.position;
     if (position === 0) {
-      this.rollingBasedTimestamp = undefined;
+      this.rollingBaseMs = undefined;
       this.maxTimestampSoFar = -1;
       this.offsetOfMaxTimestampSoFar = this.baseOffset;
     }
@@ -267,8 +266,6 @@ export class LogSegment {
       this.maxTimestampSoFar = lastTime.timestampMs;
       this.offsetOfMaxTimestampSoFar = lastTime.offset;
       if (this.size > 0) {
-        const first = await this.readHeaderAt(0);
-        this.rollingBasedTimestamp = first?.maxTimestamp;
         // The time index of an active segment holds no entry for its newest batches.
         const lastOffsetInIndex = Math.max(lastIndexed.offset, lastTime.offset);
         if (lastOffsetInIndex < nextOffset - 1) await this.scanTimestampsFrom(lastIndexed.position);
@@ -335,7 +332,6 @@ export class LogSegment {
     this.bytesSinceLastIndexEntry = 0;
     this.maxTimestampSoFar = -1;
     this.offsetOfMaxTimestampSoFar = this.baseOffset;
-    this.rollingBasedTimestamp = undefined;
     let expectedOffset = this.baseOffset;
     let position = 0;
     let chunk: Buffer = Buffer.alloc(0);
@@ -356,7 +352,7 @@ export class LogSegment {
       const header = readBatchHeader(chunk, at);
       at = await ensure(header.sizeInBytes);
       if (position >= validateFrom) {
-        const crc = crc32cOf(chunk, at + CRC_START, at + header.sizeInBytes);
+        const crc = crc32c(chunk, at + CRC_START, at + header.sizeInBytes);
         if (crc !== header.crc) {
           reason = `CRC-32C mismatch in batch at position ${position} (offsets ${header.baseOffset}-${header.lastOffset})`;
           break;
@@ -487,7 +483,7 @@ export class LogSegment {
     let at = 0;
     while (at < data.length) {
       const header = readBatchHeader(data, at);
-      if (crc32cOf(data, at + CRC_START, at + header.sizeInBytes) !== header.crc) {
+      if (crc32c(data, at + CRC_START, at + header.sizeInBytes) !== header.crc) {
         if (at === 0) throw this.corrupt(firstPosition, header.baseOffset, header.lastOffset, 'CRC-32C mismatch');
         data = data.subarray(0, at);
         break;
@@ -520,7 +516,7 @@ export class LogSegment {
       if (header.lastOffset >= highWatermark) return null;
       if (header.maxTimestamp >= timestampMs) {
         const data = await this.readExactly(position, header.sizeInBytes);
-        if (crc32cOf(data, CRC_START, data.length) !== header.crc) throw this.corrupt(position, header.baseOffset, header.lastOffset, 'CRC-32C mismatch');
+        if (crc32c(data, CRC_START, data.length) !== header.crc) throw this.corrupt(position, header.baseOffset, header.lastOffset, 'CRC-32C mismatch');
         return { data, header };
       }
       position += header.sizeInBytes;
