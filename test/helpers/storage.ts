@@ -70,3 +70,45 @@ export function recordingLogger(): StorageLogger & { lines: Array<{ level: strin
     error: (obj, msg) => lines.push({ level: 'error', obj, msg }),
   };
 }
+
+/** Wraps a file system to count fdatasync calls and to fail writes on demand. */
+export function instrumentedFileSystem(base: import('../../src/storage').StorageFileSystem): import('../../src/storage').StorageFileSystem & {
+  datasyncs: number;
+  writes: number;
+  failNextWrite?: NodeJS.ErrnoException;
+} {
+  const fsx = {
+    ...base,
+    datasyncs: 0,
+    writes: 0,
+    failNextWrite: undefined as NodeJS.ErrnoException | undefined,
+    async open(file: string, options?: { create?: boolean }) {
+      const inner = await base.open(file, options);
+      return {
+        path: inner.path,
+        read: inner.read.bind(inner),
+        truncate: inner.truncate.bind(inner),
+        size: inner.size.bind(inner),
+        close: inner.close.bind(inner),
+        async writev(buffers: readonly Buffer[], position: number) {
+          fsx.writes++;
+          const failure = fsx.failNextWrite;
+          if (failure) {
+            fsx.failNextWrite = undefined;
+            // Half the bytes land, then the error: what a full disk looks like.
+            const all = Buffer.concat(buffers as Buffer[]);
+            await inner.writev([all.subarray(0, Math.floor(all.length / 2))], position);
+            const { storageError } = await import('../../src/storage/file-system');
+            throw storageError(failure, file, 'write');
+          }
+          return inner.writev(buffers, position);
+        },
+        async datasync() {
+          fsx.datasyncs++;
+          return inner.datasync();
+        },
+      };
+    },
+  };
+  return fsx;
+}

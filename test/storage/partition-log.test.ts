@@ -1,0 +1,362 @@
+import path from 'path';
+import { ManualClock } from '../../src/common/clock';
+import { isBrookError } from '../../src/common/errors';
+import { encodeRecordBatch } from '../../src/record';
+import { PartitionLog, nodeFileSystem, parseTopicConfig, type StorageFileSystem } from '../../src/storage';
+import { silentLogger } from '../../src/storage/logger';
+import { batchOffsets, decodeAll, instrumentedFileSystem, makeBatch, makeTempDir, removeDir } from '../helpers/storage';
+
+let dir: string;
+const clock = () => new ManualClock(1_700_000_000_000);
+
+beforeEach(async () => {
+  dir = await makeTempDir();
+});
+afterEach(async () => {
+  await removeDir(dir);
+});
+
+function open(config: Record<string, string> = {}, options: { clock?: ManualClock; fileSystem?: StorageFileSystem; clean?: boolean } = {}): Promise<PartitionLog> {
+  return PartitionLog.open({
+    dir: path.join(dir, 'p0'),
+    topic: 't',
+    partition: 0,
+    config: parseTopicConfig(config),
+    clock: options.clock ?? clock(),
+    logger: silentLogger,
+    fileSystem: options.fileSystem ?? nodeFileSystem,
+    cleanShutdown: options.clean ?? true,
+  });
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (e) {
+    return isBrookError(e) ? e.code : `not a BrookError: ${String(e)}`;
+  }
+  return undefined;
+}
+
+async function readAll(log: PartitionLog, from = log.logStartOffset, maxBytes = 1 << 20): Promise<ReturnType<typeof decodeAll>> {
+  const out: ReturnType<typeof decodeAll> = [];
+  let offset = from;
+  while (offset < log.highWatermark) {
+    const r = await log.read(offset, maxBytes);
+    expect(r.data.length).toBeGreaterThan(0);
+    out.push(...decodeAll(r.data).filter((x) => x.offset >= offset));
+    offset = r.nextOffset;
+  }
+  return out;
+}
+
+describe('PartitionLog append and read', () => {
+  it('assigns contiguous offsets in call order to many concurrent appends', async () => {
+    const log = await open();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(makeBatch((i % 4) + 1, { tag: `a${i}` }))));
+    let expected = 0;
+    for (const [i, r] of results.entries()) {
+      expect(r.baseOffset).toBe(expected);
+      expect(r.recordCount).toBe((i % 4) + 1);
+      expect(r.lastOffset).toBe(expected + r.recordCount - 1);
+      expect(r.logAppendTimeMs).toBe(-1);
+      expected = r.lastOffset + 1;
+    }
+    expect(log.highWatermark).toBe(expected);
+    expect(log.logEndOffset).toBe(expected);
+    const records = await readAll(log);
+    expect(records.map((r) => r.offset)).toEqual(Array.from({ length: expected }, (_, i) => i));
+    expect(records[0].value).toBe('a0-0');
+    await log.close();
+  });
+
+  it('returns whole batches from the one holding the offset, at least one even over maxBytes', async () => {
+    const log = await open();
+    for (let i = 0; i < 5; i++) await log.append(makeBatch(10, { valueBytes: 100 }));
+    const r = await log.read(15, 1);
+    expect(batchOffsets(r.data)).toEqual([{ baseOffset: 10, lastOffset: 19, size: expect.any(Number) }]);
+    expect(r.firstOffset).toBe(10);
+    expect(r.nextOffset).toBe(20);
+    expect(r.highWatermark).toBe(50);
+    const all = await log.read(0, 1 << 20);
+    expect(batchOffsets(all.data)).toHaveLength(5);
+    const empty = await log.read(50, 100);
+    expect(empty.data.length).toBe(0);
+    expect(empty.nextOffset).toBe(50);
+    await log.close();
+  });
+
+  it('refuses offsets outside [logStartOffset, highWatermark] naming both bounds', async () => {
+    const log = await open();
+    await log.append(makeBatch(3));
+    for (const offset of [-1, 4, 1e9]) {
+      const error = await log.read(offset, 100).catch((e) => e);
+      expect(error.code).toBe('OFFSET_OUT_OF_RANGE');
+      expect(error.message).toContain('[0, 3]');
+    }
+    expect(await codeOf(log.read(1.5, 100))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(log.read(0, -1))).toBe('INVALID_ARGUMENT');
+    await log.close();
+  });
+
+  it('refuses a batch over max.message.bytes, naming the limit, and writes nothing', async () => {
+    const log = await open({ 'max.message.bytes': '2000' });
+    const error = await log.append(makeBatch(1, { valueBytes: 3000 })).catch((e) => e);
+    expect(error.code).toBe('RECORD_TOO_LARGE');
+    expect(error.message).toContain('max.message.bytes=2000');
+    expect(log.logEndOffset).toBe(0);
+    expect(log.sizeBytes).toBe(0);
+    await log.append(makeBatch(1));
+    expect(log.highWatermark).toBe(1);
+    await log.close();
+  });
+
+  it('refuses malformed batches (CRC, magic, length, trailing bytes) and writes nothing', async () => {
+    const log = await open();
+    const badCrc = makeBatch(2);
+    badCrc[badCrc.length - 1] ^= 0xff;
+    const badMagic = makeBatch(2);
+    badMagic[16] = 1;
+    const truncated = makeBatch(2).subarray(0, 70);
+    const twoBatches = Buffer.concat([makeBatch(1), makeBatch(1)]);
+    for (const batch of [badCrc, badMagic, truncated, twoBatches, Buffer.alloc(10)]) {
+      expect(await codeOf(log.append(batch))).toBe('CORRUPT_RECORD_BATCH');
+    }
+    expect(await codeOf(log.append('nope' as unknown as Buffer))).toBe('INVALID_ARGUMENT');
+    expect(log.logEndOffset).toBe(0);
+    expect(log.sizeBytes).toBe(0);
+    await log.close();
+  });
+
+  it('stamps LogAppendTime with the injected clock', async () => {
+    const c = clock();
+    const log = await open({ 'message.timestamp.type': 'LogAppendTime' }, { clock: c });
+    c.advance(5000);
+    const r = await log.append(makeBatch(3, { timestampMs: 42 }));
+    expect(r.logAppendTimeMs).toBe(c.nowMs());
+    const records = decodeAll((await log.read(0, 1000)).data);
+    expect(records.map((x) => x.timestampMs)).toEqual([c.nowMs(), c.nowMs(), c.nowMs()]);
+    await log.close();
+  });
+
+  it('emits highWatermark as it advances, and only to acknowledged ends', async () => {
+    const log = await open();
+    const seen: number[] = [];
+    log.on('highWatermark', (hw: number) => seen.push(hw));
+    await log.append(makeBatch(2));
+    await Promise.all([log.append(makeBatch(1)), log.append(makeBatch(3))]);
+    expect(seen[seen.length - 1]).toBe(6);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+    await log.close();
+  });
+
+  it('appendRecords encodes one batch with the clock as default timestamp', async () => {
+    const c = clock();
+    const log = await open({}, { clock: c });
+    const r = await log.appendRecords([{ value: Buffer.from('x') }, { key: Buffer.from('k'), value: Buffer.from('y'), timestampMs: 7 }]);
+    expect(r).toMatchObject({ baseOffset: 0, lastOffset: 1, recordCount: 2 });
+    const records = decodeAll((await log.read(0, 1000)).data);
+    expect(records.map((x) => [x.value, x.timestampMs])).toEqual([['x', c.nowMs()], ['y', 7]]);
+    await log.close();
+  });
+});
+
+describe('PartitionLog durability', () => {
+  it('group-commits concurrent appends under flush.policy=always', async () => {
+    const fileSystem = instrumentedFileSystem(nodeFileSystem);
+    const log = await open({}, { fileSystem });
+    const before = fileSystem.datasyncs;
+    const appenders = 8;
+    const perAppender = 25;
+    await Promise.all(
+      Array.from({ length: appenders }, async () => {
+        for (let i = 0; i < perAppender; i++) await log.append(makeBatch(1));
+      }),
+    );
+    const fsyncs = fileSystem.datasyncs - before;
+    expect(log.highWatermark).toBe(appenders * perAppender);
+    // One fdatasync per round; with 8 appenders a round carries ~8 appends.
+    expect(fsyncs).toBeLessThanOrEqual((appenders * perAppender) / 4);
+    await log.close();
+  });
+
+  it('does not fsync appends under flush.policy=never, and flush() makes them durable', async () => {
+    const fileSystem = instrumentedFileSystem(nodeFileSystem);
+    const log = await open({ 'flush.policy': 'never' }, { fileSystem });
+    const before = fileSystem.datasyncs;
+    for (let i = 0; i < 10; i++) await log.append(makeBatch(1));
+    expect(fileSystem.datasyncs).toBe(before);
+    expect(log.highWatermark).toBe(10);
+    await log.flush();
+    expect(fileSystem.datasyncs).toBe(before + 1);
+    await log.close();
+  });
+
+  it('flushes flush.policy=interval partitions once the interval has passed', async () => {
+    const c = clock();
+    const fileSystem = instrumentedFileSystem(nodeFileSystem);
+    const log = await open({ 'flush.policy': 'interval', 'flush.interval.ms': '1000' }, { fileSystem, clock: c });
+    const before = fileSystem.datasyncs;
+    await log.append(makeBatch(1));
+    await log.maybeFlush();
+    expect(fileSystem.datasyncs).toBe(before);
+    c.advance(1000);
+    await log.maybeFlush();
+    expect(fileSystem.datasyncs).toBe(before + 1);
+    await log.close();
+  });
+
+  it('undoes a failed write (disk full) and keeps working', async () => {
+    const fileSystem = instrumentedFileSystem(nodeFileSystem);
+    const log = await open({}, { fileSystem });
+    await log.append(makeBatch(2, { tag: 'ok' }));
+    const size = log.sizeBytes;
+    fileSystem.failNextWrite = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    const results = await Promise.allSettled([log.append(makeBatch(3)), log.append(makeBatch(3))]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason.code).toBe('DISK_FULL');
+    }
+    expect(log.highWatermark).toBe(2);
+    expect(log.logEndOffset).toBe(2);
+    expect(log.sizeBytes).toBe(size);
+    const r = await log.append(makeBatch(1, { tag: 'after' }));
+    expect(r.baseOffset).toBe(2);
+    expect((await readAll(log)).map((x) => x.value)).toEqual(['ok-0', 'ok-1', 'after-0']);
+    await log.close();
+    const reopened = await open({}, { clean: false });
+    expect((await readAll(reopened)).map((x) => x.value)).toEqual(['ok-0', 'ok-1', 'after-0']);
+    await reopened.close();
+  });
+});
+
+describe('PartitionLog segments and retention', () => {
+  it('rolls on segment.bytes and reads across segment boundaries', async () => {
+    const log = await open({ 'segment.bytes': '1024', 'index.interval.bytes': '100' });
+    for (let i = 0; i < 40; i++) await log.append(makeBatch(2, { tag: `b${i}`, valueBytes: 40 }));
+    expect(log.segmentCount).toBeGreaterThan(5);
+    const files = (await import('fs')).readdirSync(path.join(dir, 'p0')).filter((f) => f.endsWith('.log'));
+    expect(files.length).toBe(log.segmentCount);
+    expect(files.every((f) => /^\d{20}\.log$/.test(f))).toBe(true);
+    // Every offset reads back with small and large maxBytes.
+    for (let offset = 0; offset < 80; offset += 7) {
+      const r = await log.read(offset, 1);
+      const records = decodeAll(r.data);
+      expect(records.some((x) => x.offset === offset)).toBe(true);
+    }
+    const big = await log.read(0, 1 << 20);
+    expect(decodeAll(big.data).map((x) => x.offset)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    expect(big.nextOffset).toBe(80);
+    await log.close();
+  });
+
+  it('rolls on segment.ms using the injected clock', async () => {
+    const c = clock();
+    const log = await open({ 'segment.ms': '60000' }, { clock: c });
+    await log.append(makeBatch(1));
+    c.advance(30_000);
+    await log.append(makeBatch(1));
+    expect(log.segmentCount).toBe(1);
+    c.advance(30_001);
+    await log.append(makeBatch(1));
+    expect(log.segmentCount).toBe(2);
+    await log.close();
+  });
+
+  it('deletes sealed segments by retention.ms, advancing the log start offset', async () => {
+    const c = clock();
+    const log = await open({ 'retention.ms': '3600000', 'segment.ms': '1000' }, { clock: c });
+    for (let i = 0; i < 4; i++) {
+      await log.append(makeBatch(5, { timestampMs: c.nowMs() }));
+      c.advance(1001);
+    }
+    await log.append(makeBatch(5, { timestampMs: c.nowMs() })); // rolls: 4 sealed + active
+    expect(log.segmentCount).toBe(5);
+    expect(await log.enforceRetention()).toBe(0);
+    c.advance(3_600_000 - 2 * 1001); // the two oldest segments are now past retention, the third exactly at it
+    expect(await log.enforceRetention()).toBe(2);
+    expect(log.logStartOffset).toBe(10);
+    expect(log.segmentCount).toBe(3);
+    expect(await codeOf(log.read(9, 100))).toBe('OFFSET_OUT_OF_RANGE');
+    expect(decodeAll((await log.read(10, 100)).data)[0].offset).toBe(10);
+    c.advance(100 * 3_600_000);
+    await log.enforceRetention();
+    expect(log.segmentCount).toBe(1); // the active segment is never deleted
+    expect(log.logStartOffset).toBe(20);
+    await log.close();
+    const reopened = await open();
+    expect(reopened.logStartOffset).toBe(20);
+    expect(reopened.highWatermark).toBe(25);
+    await reopened.close();
+  });
+
+  it('deletes the oldest sealed segments by retention.bytes', async () => {
+    const log = await open({ 'segment.bytes': '1024', 'retention.bytes': '3000' });
+    for (let i = 0; i < 30; i++) await log.append(makeBatch(1, { valueBytes: 200 }));
+    const before = log.sizeBytes;
+    expect(before).toBeGreaterThan(3000);
+    const deleted = await log.enforceRetention();
+    expect(deleted).toBeGreaterThan(0);
+    // Kafka's rule: delete the oldest segment only while what remains is still >= retention.bytes.
+    expect(log.sizeBytes).toBeGreaterThanOrEqual(3000);
+    expect(log.sizeBytes).toBeLessThan(3000 + 1024);
+    expect(log.logStartOffset).toBeGreaterThan(0);
+    expect((await readAll(log)).map((x) => x.offset)).toEqual(Array.from({ length: 30 - log.logStartOffset }, (_, i) => i + log.logStartOffset));
+    await log.close();
+  });
+
+  it('moves the log start offset with deleteRecordsBefore, deleting whole segments below it', async () => {
+    const log = await open({ 'segment.bytes': '1024' });
+    for (let i = 0; i < 20; i++) await log.append(makeBatch(1, { valueBytes: 200 }));
+    const segments = log.segmentCount;
+    await log.deleteRecordsBefore(9);
+    expect(log.logStartOffset).toBe(9);
+    expect(log.segmentCount).toBeLessThan(segments);
+    expect(await codeOf(log.read(8, 100))).toBe('OFFSET_OUT_OF_RANGE');
+    expect((await readAll(log))[0].offset).toBe(9);
+    await log.deleteRecordsBefore(3); // below the start: no-op
+    expect(log.logStartOffset).toBe(9);
+    expect(await codeOf(log.deleteRecordsBefore(21))).toBe('OFFSET_OUT_OF_RANGE');
+    expect(await codeOf(log.deleteRecordsBefore(-1))).toBe('OFFSET_OUT_OF_RANGE');
+    await log.deleteRecordsBefore(20);
+    expect(log.logStartOffset).toBe(20);
+    expect((await log.read(20, 10)).data.length).toBe(0);
+    await log.close();
+  });
+
+  it('does not pull a segment from under an in-flight read', async () => {
+    const c = clock();
+    const log = await open({ 'segment.bytes': '1024', 'retention.bytes': '0' }, { clock: c });
+    for (let i = 0; i < 10; i++) await log.append(makeBatch(1, { valueBytes: 300 }));
+    const reading = log.read(0, 1 << 20); // holds the first segment across awaits
+    const retention = log.enforceRetention();
+    const r = await reading;
+    expect(decodeAll(r.data)[0].offset).toBe(0);
+    expect(await retention).toBeGreaterThan(0);
+    expect(log.logStartOffset).toBeGreaterThan(0);
+    await log.close();
+  });
+});
+
+describe('PartitionLog offsetForTimestamp', () => {
+  it('finds the first offset whose timestamp is >= the target, across segments', async () => {
+    const log = await open({ 'segment.bytes': '1024', 'index.interval.bytes': '64' });
+    const t0 = 1_700_000_000_000;
+    // Batch i holds records with timestamps t0 + 10*i + j, j = 0..2.
+    for (let i = 0; i < 40; i++) {
+      const records = [0, 1, 2].map((j) => ({ value: Buffer.alloc(20, j), timestampMs: t0 + 10 * i + j }));
+      await log.append(encodeRecordBatch(records, { baseTimestampMs: t0 }));
+    }
+    expect(log.segmentCount).toBeGreaterThan(2);
+    for (let i = 0; i < 40; i++) {
+      for (const j of [0, 1, 2]) expect(await log.offsetForTimestamp(t0 + 10 * i + j)).toEqual({ offset: 3 * i + j, timestampMs: t0 + 10 * i + j });
+      expect(await log.offsetForTimestamp(t0 + 10 * i + 5)).toEqual(i === 39 ? null : { offset: 3 * (i + 1), timestampMs: t0 + 10 * (i + 1) });
+    }
+    expect(await log.offsetForTimestamp(0)).toEqual({ offset: 0, timestampMs: t0 });
+    expect(await log.offsetForTimestamp(t0 + 10_000)).toBeNull();
+    await log.close();
+    const reopened = await open({ 'segment.bytes': '1024', 'index.interval.bytes': '64' });
+    expect(await reopened.offsetForTimestamp(t0 + 10 * 17 + 2)).toEqual({ offset: 53, timestampMs: t0 + 172 });
+    await reopened.close();
+  });
+});
