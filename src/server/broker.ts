@@ -150,7 +150,24 @@ export class Broker {
  * exits the process at once (code 130).
  */
 export async function runBroker(config: BrokerConfig, logger: Logger = createLogger(config.logLevel)): Promise<number> {
-  let broker: Broker;
+  // Signals are handled from the first moment: one that arrives while storage
+  // is still recovering shuts the broker down as soon as it has started.
+  let broker: Broker | undefined;
+  let signals = 0;
+  let stopRequested: (signal: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => {
+    stopRequested = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without a clean shutdown');
+      process.exit(130);
+    }
+    stopRequested(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     broker = await Broker.start(config, logger);
   } catch (e) {
@@ -158,23 +175,15 @@ export async function runBroker(config: BrokerConfig, logger: Logger = createLog
     process.stderr.write(`brook: broker failed to start: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
     return 1;
   }
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals += 1;
-      if (signals > 1) {
-        logger.warn({ signal }, 'second signal: exiting without a clean shutdown');
-        process.exit(130);
-      }
-      broker.shutdown(signal).then(
-        () => resolve(0),
-        (e: unknown) => {
-          logger.error({ err: e }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const reason = await stopped;
+  try {
+    await broker.shutdown(reason);
+    return 0;
+  } catch (e) {
+    logger.error({ err: e }, 'shutdown failed');
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }
