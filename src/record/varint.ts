@@ -91,6 +91,20 @@ export function writeVarlong(buf: Uint8Array, position: number, value: number): 
  * `limit` are not read: running into it means the input is truncated.
  */
 export function readVarint(buf: Uint8Array, cursor: Cursor, limit: number = buf.length): number {
+  // One-byte values (-64..63: most lengths, deltas and counts) take this
+  // path, small enough for V8 to inline into the record walkers.
+  const position = cursor.position;
+  if (position < limit) {
+    const b = buf[position];
+    if (b < 0x80) {
+      cursor.position = position + 1;
+      return (b >>> 1) ^ -(b & 1);
+    }
+  }
+  return readLongerVarint(buf, cursor, limit);
+}
+
+function readLongerVarint(buf: Uint8Array, cursor: Cursor, limit: number): number {
   let position = cursor.position;
   const start = position;
   let raw = 0;
@@ -112,6 +126,18 @@ export function readVarint(buf: Uint8Array, cursor: Cursor, limit: number = buf.
  * is truncated, longer than 10 bytes, or outside the safe-integer range.
  */
 export function readVarlong(buf: Uint8Array, cursor: Cursor, limit: number = buf.length): number {
+  const first = cursor.position;
+  if (first < limit) {
+    const b = buf[first];
+    if (b < 0x80) {
+      cursor.position = first + 1;
+      return (b >>> 1) ^ -(b & 1);
+    }
+  }
+  return readLongerVarlong(buf, cursor, limit);
+}
+
+function readLongerVarlong(buf: Uint8Array, cursor: Cursor, limit: number): number {
   let position = cursor.position;
   const start = position;
   // Up to four bytes (28 bits) fit 32-bit integer arithmetic: the common case.

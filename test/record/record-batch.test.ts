@@ -246,6 +246,13 @@ describe('round trip', () => {
     expect(out[2].headers).toEqual([{ key: '', value: null }, { key: 'e', value: Buffer.alloc(0) }]);
   });
 
+  it('writes header keys as UTF-8, a lone surrogate as U+FFFD like Buffer does', () => {
+    const keys = ['plain', 'ünïcödé', '日本語', '🔑', 'a\ud800b'];
+    const buf = encodeRecordBatch([{ value: null, headers: keys.map((key) => ({ key, value: null })) }]);
+    validateRecordBatch(buf);
+    expect(decodeRecordBatch(buf).records[0].headers.map((h) => h.key)).toEqual(['plain', 'ünïcödé', '日本語', '🔑', 'a\ufffdb']);
+  });
+
   it('carries values of a mebibyte and more, and many headers', () => {
     const big = Buffer.alloc(1024 * 1024 + 17);
     for (let i = 0; i < big.length; i++) big[i] = (i * 131) & 0xff;
