@@ -1,0 +1,65 @@
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
+import { ConfigError, resolveBrokerConfig } from '../../src/server/config';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-config-'));
+afterAll(() => fs.rmSync(empty, { recursive: true, force: true }));
+
+describe('broker config', () => {
+  it('has the documented defaults and is frozen', () => {
+    const config = resolveBrokerConfig({ cwd: empty, env: {} });
+    expect(config.dataDir).toBe(path.join(empty, 'data'));
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 7070 });
+    expect(config.metricsListen).toEqual({ host: '127.0.0.1', port: 7071 });
+    expect(config.limits).toEqual({ maxRequestBytes: 64 * 1024 * 1024, maxRecordsPerRequest: 100000, maxWaitMs: 30000 });
+    expect(config.group).toEqual({ minSessionTimeoutMs: 1000, maxSessionTimeoutMs: 1800000 });
+    expect(config.topicDefaults.flushPolicy).toBe('always');
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('config/brook.yaml holds exactly the defaults', () => {
+    const fromFile = resolveBrokerConfig({ cwd: ROOT, env: {}, configFile: 'config/brook.yaml' });
+    const defaults = resolveBrokerConfig({ cwd: ROOT, env: {}, configFile: undefined });
+    expect({ ...fromFile, sources: {} }).toEqual({ ...defaults, sources: {} });
+  });
+
+  it('layers file < env < flags, with nested YAML maps', () => {
+    const file = path.join(empty, 'b.yaml');
+    fs.writeFileSync(file, 'limits:\n  max_wait_ms: 100\n  max_records_per_request: 7\ntopic.flush.policy: never\nmetrics.listen: ""\n');
+    const config = resolveBrokerConfig({ cwd: empty, configFile: file, env: { BROOK_LIMITS_MAX_WAIT_MS: '200', BROOK_LOG_LEVEL: 'warn' }, flags: { 'log.level': 'debug' } });
+    expect(config.limits.maxWaitMs).toBe(200);
+    expect(config.limits.maxRecordsPerRequest).toBe(7);
+    expect(config.topicDefaults.flushPolicy).toBe('never');
+    expect(config.metricsListen).toBeNull();
+    expect(config.logLevel).toBe('debug');
+    expect(config.sources['limits.max_wait_ms']).toBe('environment variable BROOK_LIMITS_MAX_WAIT_MS');
+  });
+
+  it.each([
+    [{ flags: { 'no.such': '1' } }, /unknown config key "no.such"/],
+    [{ flags: { listen: 'nowhere' } }, /"listen".*HOST:PORT/],
+    [{ env: { BROOK_LIMITS_MAX_WAIT_MS: '-1' } }, /"limits.max_wait_ms" \(environment variable BROOK_LIMITS_MAX_WAIT_MS\)/],
+    [{ flags: { 'topic.flush.policy': 'sometimes' } }, /"topic.flush.policy".*always, interval, never/],
+    [{ flags: { 'group.min.session.timeout.ms': '5000', 'group.max.session.timeout.ms': '4000' } }, /group.min.session.timeout.ms/],
+    [{ flags: { 'limits.max_request_bytes': '4096' } }, /limits.max_request_bytes.*topic.max.message.bytes/],
+    [{ configFile: 'missing.yaml' }, /cannot read config file/],
+  ])('refuses %j with a one-line reason naming the key', (sources, message) => {
+    let error: unknown;
+    try {
+      resolveBrokerConfig({ cwd: empty, env: {}, ...sources });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('refuses unknown keys in the file', () => {
+    const file = path.join(empty, 'bad.yaml');
+    fs.writeFileSync(file, 'limits:\n  max_wait: 1\n');
+    expect(() => resolveBrokerConfig({ cwd: empty, env: {}, configFile: file })).toThrow(/unknown config key "limits.max_wait"/);
+  });
+});
