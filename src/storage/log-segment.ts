@@ -315,11 +315,11 @@ export class LogSegment {
    * on — its CRC-32C, and truncates the file at the first batch that fails
    * (a torn tail). Returns how many bytes were kept and dropped.
    */
-  async recover(validateFrom: number): Promise<RecoveryResult> {
+  async recover(validateFrom: number, truncate = true): Promise<RecoveryResult> {
     const fileSize = await this.file.size();
     this.size = fileSize;
-    const result = await this.scan(validateFrom, true);
-    if (result.truncatedBytes > 0) {
+    const result = await this.scan(validateFrom, truncate);
+    if (truncate && result.truncatedBytes > 0) {
       await this.file.truncate(result.validBytes);
       this.size = result.validBytes;
     }
@@ -337,6 +337,7 @@ export class LogSegment {
     let chunk: Buffer = Buffer.alloc(0);
     let chunkStart = 0;
     let reason: string | undefined;
+    const corruptBatches: string[] = [];
     const end = this.size;
     const ensure = async (bytes: number): Promise<number> => {
       if (position - chunkStart + bytes > chunk.length || position < chunkStart) {
@@ -354,8 +355,13 @@ export class LogSegment {
       if (position >= validateFrom) {
         const crc = crc32c(chunk, at + CRC_START, at + header.sizeInBytes);
         if (crc !== header.crc) {
-          reason = `CRC-32C mismatch in batch at position ${position} (offsets ${header.baseOffset}-${header.lastOffset})`;
-          break;
+          const why = `CRC-32C mismatch in batch at position ${position} (offsets ${header.baseOffset}-${header.lastOffset})`;
+          if (stopAtInvalid) {
+            reason = why;
+            break;
+          }
+          // Not a torn tail: keep indexing past it; reads of this batch report CORRUPT_DATA.
+          corruptBatches.push(why);
         }
       }
       this.indexBatch(header.lastOffset, header.maxTimestamp, position, header.sizeInBytes);
@@ -366,6 +372,7 @@ export class LogSegment {
     if (reason && !stopAtInvalid) {
       this.logger.warn({ file: this.logFile, position, reason }, 'index rebuild stopped at an unreadable batch; later offsets in this segment will read as corrupt');
     }
+    if (corruptBatches.length > 0) reason = corruptBatches.join('; ');
     return { validBytes: position, truncatedBytes: end - position, reason };
   }
 
@@ -395,12 +402,12 @@ export class LogSegment {
 
   /**
    * Whole batches starting with the first whose last offset is >= `target`,
-   * up to `maxBytes` (at least one batch), stopping before any batch that
+   * up to `maxBytes` (at least one batch unless `atLeastOne` is false), stopping before any batch that
    * reaches `highWatermark`. Null when this segment has no such batch.
    * Every returned batch is CRC-checked: a bad first batch is CORRUPT_DATA
    * naming this file and its offsets; a bad later batch ends the result.
    */
-  async read(target: number, maxBytes: number, highWatermark: number, retried = false): Promise<SegmentRead | null> {
+  async read(target: number, maxBytes: number, highWatermark: number, atLeastOne = true, retried = false): Promise<SegmentRead | null> {
     const end = this.size;
     const indexed = this.offsetIndex.lookup(target);
     let position = indexed.position;
@@ -434,7 +441,7 @@ export class LogSegment {
           if (retried) throw this.corrupt(position, indexed.offset, undefined, 'the offset index does not match the log even after a rebuild');
           this.logger.warn({ file: this.indexFile, offset: indexed.offset, position }, 'offset index entry does not match the log; rebuilding the indexes');
           await this.rebuildIndexes();
-          return this.read(target, maxBytes, highWatermark, true);
+          return this.read(target, maxBytes, highWatermark, atLeastOne, true);
         }
       }
       if (!header) {
@@ -463,13 +470,13 @@ export class LogSegment {
       const at = await headerAt(position);
       const header = plausible(at, position);
       if (!header || header.lastOffset >= highWatermark) break;
-      if (total > 0 && total + header.sizeInBytes > maxBytes) break;
+      if ((total > 0 || !atLeastOne) && total + header.sizeInBytes > maxBytes) break;
       total += header.sizeInBytes;
       last = header;
       position += header.sizeInBytes;
     }
     if (total === 0) {
-      if (first.lastOffset >= highWatermark) return null;
+      if (first.lastOffset >= highWatermark || !atLeastOne) return null;
       throw this.corrupt(firstPosition, first.baseOffset, first.lastOffset, 'batch does not fit the file');
     }
     let data: Buffer;

@@ -255,43 +255,36 @@ export class PartitionLog extends EventEmitter {
     }
 
     for (let i = 0; i < recoverFrom; i++) {
-      const nextOffset = i + 1 < segments.length ? segments[i + 1].baseOffset : (point as RecoveryPoint).offset;
-      await segments[i].loadIndexes(nextOffset);
+      const sealed = i + 1 < segments.length;
+      const nextOffset = sealed ? segments[i + 1].baseOffset : (point as RecoveryPoint).offset;
+      const rebuilt = await segments[i].loadIndexes(nextOffset);
+      if (rebuilt && sealed) await segments[i].writeIndexFiles(true);
     }
     if (recoverFrom >= segments.length) return;
 
     this.logger.warn({ ...this.context(), fromSegment: segments[recoverFrom].baseOffset, fromPosition: validateFrom }, 'recovering after an unclean shutdown');
-    let expected = recoverFrom > 0 ? segments[recoverFrom].baseOffset : undefined;
     for (let i = recoverFrom; i < segments.length; i++) {
       const segment = segments[i];
-      if (expected !== undefined && segment.baseOffset !== expected) {
-        await this.dropSegmentsFrom(segments, i, `segment ${segment.baseOffset} does not follow the previous segment's end ${expected}`);
-        break;
-      }
-      const result = await segment.recover(i === recoverFrom ? validateFrom : 0);
-      if (result.truncatedBytes > 0) {
+      const isLast = i === segments.length - 1;
+      // Only the last segment can have a torn tail: older ones were fdatasynced when they rolled.
+      const result = await segment.recover(i === recoverFrom ? validateFrom : 0, isLast);
+      if (!isLast) {
+        if (result.reason) {
+          this.logger.error(
+            { ...this.context(), file: segment.logFile, reason: result.reason },
+            'corrupt data in a sealed segment: left in place, reads of that range fail with CORRUPT_DATA',
+          );
+        }
+        segment.nextOffset = segments[i + 1].baseOffset;
+      } else if (result.truncatedBytes > 0) {
         this.logger.warn(
           { ...this.context(), file: segment.logFile, keptBytes: result.validBytes, droppedBytes: result.truncatedBytes, reason: result.reason },
           `truncated a torn tail: dropped ${result.truncatedBytes} bytes after position ${result.validBytes}`,
         );
-        if (i + 1 < segments.length) {
-          await this.dropSegmentsFrom(segments, i + 1, `they follow the torn tail in ${segment.logFile}`);
-          break;
-        }
       }
-      expected = segment.nextOffset;
     }
     // The recovered tail is now the log: make it durable before it is served.
     for (let i = recoverFrom; i < this.segments.length; i++) await this.segments[i].flush();
-  }
-
-  private async dropSegmentsFrom(segments: LogSegment[], from: number, why: string): Promise<void> {
-    const dropped = segments.splice(from);
-    for (const segment of dropped) {
-      this.logger.error({ ...this.context(), file: segment.logFile, droppedBytes: segment.size }, `deleting segment during recovery: ${why}`);
-      await segment.deleteWhenUnused();
-    }
-    this.segments = segments;
   }
 
   private async readCheckpoint(): Promise<PartitionCheckpoint | undefined> {
@@ -531,7 +524,7 @@ export class PartitionLog extends EventEmitter {
       segment.acquire();
       let result;
       try {
-        result = await segment.read(next, total === 0 ? maxBytes : maxBytes - total, highWatermark, total > 0);
+        result = await segment.read(next, total === 0 ? maxBytes : maxBytes - total, highWatermark, total === 0);
       } catch (e) {
         if (chunks.length > 0 && isBrookError(e, 'CORRUPT_DATA')) break; // serve what we have; the next read reports it
         throw withContext(e, this.context(next));
@@ -543,7 +536,8 @@ export class PartitionLog extends EventEmitter {
         total += result.data.length;
         firstOffset ??= result.firstOffset;
         next = result.nextOffset;
-        if (total >= maxBytes) break;
+        // Stop unless this segment is used up: the next batch here did not fit.
+        if (total >= maxBytes || next < segment.nextOffset) break;
       } else if (total > 0) {
         break;
       }
