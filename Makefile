@@ -30,6 +30,8 @@ build: install gen
 test: build
 	npx jest --ci $(JEST_ARGS)
 
+# Starts a broker on config/brook.yaml (data in ./data, gRPC 127.0.0.1:7070,
+# metrics 127.0.0.1:7071); extra flags: make run ARGS="--listen 0.0.0.0:7070".
 run: build
 	node dist/src/cli/main.js serve $(ARGS)
 

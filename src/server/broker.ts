@@ -17,20 +17,25 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type http from 'http';
+import { systemClock } from '../common/clock';
+import { GroupCoordinator } from '../coordinator';
 import { brookPackageDefinition, serviceDefinition } from '../protocol';
 import { LogManager } from '../storage';
 import { createAdminService } from './admin-service';
 import { formatListenAddress, type BrokerConfig, type ListenAddress } from './config';
+import { createGroupsService } from './groups-service';
 import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
 import { createLogService } from './log-service';
 import { createLogger, type Logger } from './logger';
 import { BrokerMetrics } from './metrics';
+import { ConsumerOffsetsStore, topicMetadataOver } from './offsets-store';
 import type { TopicStore } from './store-interface';
 
 /** Everything a service factory may use. */
 export interface BrokerContext {
   readonly config: BrokerConfig;
   readonly store: TopicStore;
+  readonly coordinator: GroupCoordinator;
   readonly logger: Logger;
   readonly metrics: BrokerMetrics;
   /** Aborted when graceful shutdown starts. */
@@ -42,6 +47,7 @@ function brookServices(context: BrokerContext): ServiceRegistration[] {
   return [
     { definition: serviceDefinition('Log'), handlers: createLogService(context) },
     { definition: serviceDefinition('Admin'), handlers: createAdminService(context) },
+    { definition: serviceDefinition('Groups'), handlers: createGroupsService(context.coordinator) },
   ];
 }
 
@@ -60,6 +66,7 @@ export class Broker {
     private readonly store: TopicStore,
     private readonly server: grpc.Server,
     private readonly health: HealthImplementation,
+    private readonly coordinator: GroupCoordinator,
     private readonly metricsServer: http.Server | null,
     private readonly abort: AbortController,
     /** Bound gRPC address (the real port when `listen` asked for 0). */
@@ -80,14 +87,23 @@ export class Broker {
     store = logManager as unknown as TopicStore;
     logger.info({ dataDir: config.dataDir, topics: (await store.listTopics({ includeInternal: true })).length, ms: Date.now() - opened }, 'storage opened');
 
-    const context: BrokerContext = { config, store, logger, metrics, shutdown: abort.signal };
+    const coordinator = new GroupCoordinator({
+      store: await ConsumerOffsetsStore.open(logManager),
+      metadata: topicMetadataOver(logManager),
+      clock: systemClock,
+      config: { minSessionTimeoutMs: config.group.minSessionTimeoutMs, maxSessionTimeoutMs: config.group.maxSessionTimeoutMs },
+      logger: logger.child({ component: 'coordinator' }),
+    });
+    await coordinator.start();
+
+    const context: BrokerContext = { config, store, coordinator, logger, metrics, shutdown: abort.signal };
     const server = buildGrpcServer(brookServices(context), {
       logger,
       metrics,
       state: { shutdown: abort.signal },
       maxReceiveMessageBytes: config.limits.maxRequestBytes,
     });
-    const health = new HealthImplementation({ '': 'NOT_SERVING', 'brook.v1.Log': 'NOT_SERVING', 'brook.v1.Admin': 'NOT_SERVING' });
+    const health = new HealthImplementation({ '': 'NOT_SERVING', 'brook.v1.Log': 'NOT_SERVING', 'brook.v1.Admin': 'NOT_SERVING', 'brook.v1.Groups': 'NOT_SERVING' });
     health.addToServer(server);
     new ReflectionService(brookPackageDefinition()).addToServer(server);
 
@@ -103,12 +119,13 @@ export class Broker {
       }
     } catch (e) {
       server.forceShutdown();
+      await coordinator.stop();
       await store.close();
       throw e;
     }
-    for (const name of ['', 'brook.v1.Log', 'brook.v1.Admin']) health.setStatus(name, 'SERVING');
+    for (const name of ['', 'brook.v1.Log', 'brook.v1.Admin', 'brook.v1.Groups']) health.setStatus(name, 'SERVING');
     const address = { host: config.listen.host, port };
-    const broker = new Broker(config, logger, store, server, health, metricsServer, abort, address, metricsAddress);
+    const broker = new Broker(config, logger, store, server, health, coordinator, metricsServer, abort, address, metricsAddress);
     logger.info(
       { addr: formatListenAddress(address), metricsAddr: metricsAddress ? formatListenAddress(metricsAddress) : null, dataDir: config.dataDir },
       'listening',
@@ -125,7 +142,7 @@ export class Broker {
   private async doShutdown(reason: string): Promise<void> {
     const started = Date.now();
     this.logger.info({ reason }, 'shutting down');
-    for (const name of ['', 'brook.v1.Log', 'brook.v1.Admin']) this.health.setStatus(name, 'NOT_SERVING');
+    for (const name of ['', 'brook.v1.Log', 'brook.v1.Admin', 'brook.v1.Groups']) this.health.setStatus(name, 'NOT_SERVING');
     this.abort.abort();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -139,6 +156,7 @@ export class Broker {
       });
     });
     if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
+    await this.coordinator.stop();
     await this.store.close();
     this.logger.info({ ms: Date.now() - started }, 'shut down cleanly');
   }
@@ -175,6 +193,11 @@ export async function runBroker(config: BrokerConfig, logger: Logger = createLog
     process.stderr.write(`brook: broker failed to start: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
     return 1;
   }
+  process.stderr.write(
+    `brook: serving gRPC on ${formatListenAddress(broker.address)}` +
+      (broker.metricsAddress ? `, metrics on http://${formatListenAddress(broker.metricsAddress)}/metrics` : '') +
+      `, data in ${config.dataDir} (Ctrl-C to stop)\n`,
+  );
   const reason = await stopped;
   try {
     await broker.shutdown(reason);
