@@ -9,6 +9,12 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { registerServe } from './commands/serve';
+import { registerTopic } from './commands/topic';
+import { registerProduce } from './commands/produce';
+import { registerTail } from './commands/tail';
+import { registerReplay } from './commands/replay';
+import { registerGroup } from './commands/group';
+import { configureVerb } from './context';
 import { UsageError } from './usage-error';
 
 export { UsageError };
@@ -30,6 +36,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
   registerServe(program);
+  for (const register of [registerTopic, registerProduce, registerTail, registerReplay, registerGroup]) configureVerb(register(program));
   return program;
 }
 
