@@ -37,6 +37,16 @@ run: build
 
 bench: build
 	node dist/bench/storage-bench.js
+	@for b in broker rebalance cli crc32c; do \
+	  if [ -f dist/bench/$$b-bench.js ]; then echo "== $$b-bench"; node dist/bench/$$b-bench.js || exit 1; fi; \
+	done
+	scripts/install-system-deps.sh bench
+	node dist/bench/compare.js
+
+# The side-by-side comparison with smaller counts, same shape (under 2 minutes).
+bench-quick: build
+	scripts/install-system-deps.sh bench
+	node dist/bench/compare.js --quick
 
 clean:
 	rm -rf dist
