@@ -14,11 +14,11 @@
  *                                           ms rather than a full heartbeat interval
  *   sessionCheckIntervalMs         250      how often the production timer looks for
  *                                           expired sessions
- *   snapshotMinRecords             1000     offset records appended since the last
- *                                           snapshot before a snapshot is considered;
- *                                           one is written once they also outnumber
- *                                           the live offsets (so the log stays under
- *                                           about twice the live state plus this)
+ *   snapshotMinRecords             1000     superseded offset entries tolerated in
+ *                                           __consumer_offsets; a snapshot is written
+ *                                           once they number max(this, live offsets),
+ *                                           so the log stays under about twice the
+ *                                           live state plus this
  *   snapshotChunkOffsets           2000     committed offsets per snapshot record
  *                                           (~100 KB of msgpack, under the default
  *                                           max.message.bytes of 1 MiB)

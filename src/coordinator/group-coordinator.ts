@@ -186,7 +186,7 @@ export class GroupCoordinator {
       entries += entryCount([record]);
       this.applyRecord(record);
     });
-    this.writer.entriesSinceSnapshot = entries;
+    this.writer.entriesInLog = entries;
     await this.writer.maybeSnapshot();
     if (options.expireSessions ?? true) {
       this.sessionTimer = setInterval(() => this.expireSessions(), this.config.sessionCheckIntervalMs);

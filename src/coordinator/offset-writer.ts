@@ -19,9 +19,9 @@ interface PendingWrite {
 }
 
 export interface SnapshotPolicy {
-  /** Offset entries appended since the last snapshot before one is considered. */
+  /** Superseded entries tolerated in the store before a snapshot, at the least. */
   readonly minRecords: number;
-  /** How many live offsets there are now (a snapshot is written once appended records also exceed this). */
+  /** How many live offsets there are now. */
   liveOffsets(): number;
   /** The whole state as records. */
   snapshot(): GroupRecord[];
@@ -33,8 +33,13 @@ export class OffsetWriter {
   private queue: PendingWrite[] = [];
   private running = false;
   private idleWaiters: (() => void)[] = [];
-  /** Offset entries (and tombstones) appended or loaded since the last snapshot. */
-  entriesSinceSnapshot = 0;
+  /**
+   * Offset entries (and tombstones) in the store: the last snapshot plus
+   * everything after it. A snapshot is written once those not live any more
+   * number at least max(minRecords, live offsets), so the store holds at most
+   * about twice the live offsets plus minRecords.
+   */
+  entriesInLog = 0;
   snapshotsWritten = 0;
 
   constructor(private readonly store: OffsetStore, private readonly policy: SnapshotPolicy) {}
@@ -55,6 +60,7 @@ export class OffsetWriter {
   /** Writes a snapshot now if the log has grown past the policy's bound. */
   async maybeSnapshot(): Promise<void> {
     await this.write([], () => undefined);
+    await this.idle();
   }
 
   private async drain(): Promise<void> {
@@ -70,7 +76,7 @@ export class OffsetWriter {
           for (const w of batch) w.reject(e);
           continue;
         }
-        this.entriesSinceSnapshot += entryCount(records);
+        this.entriesInLog += entryCount(records);
         for (const w of batch) {
           w.apply();
           w.resolve();
@@ -84,16 +90,20 @@ export class OffsetWriter {
   }
 
   private async snapshotIfDue(): Promise<void> {
-    if (this.entriesSinceSnapshot < this.policy.minRecords) return;
-    if (this.entriesSinceSnapshot < this.policy.liveOffsets()) return;
+    // Entries in the log that no longer matter: superseded offsets, deleted groups.
+    const live = this.policy.liveOffsets();
+    const garbage = this.entriesInLog - live;
+    if (garbage < Math.max(this.policy.minRecords, live)) return;
     try {
-      await this.store.writeSnapshot(this.policy.snapshot());
-      this.entriesSinceSnapshot = 0;
+      const records = this.policy.snapshot();
+      await this.store.writeSnapshot(records);
+      this.entriesInLog = entryCount(records);
       this.snapshotsWritten++;
     } catch (e) {
       this.policy.onSnapshotError(e);
     }
   }
+
 }
 
 /** How much a batch of records adds to the log: one per committed offset, one per tombstone. */
