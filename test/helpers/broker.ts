@@ -23,7 +23,7 @@ export { grpcClients, randomTopicName } from './grpc';
 export type { GrpcClients } from './grpc';
 
 export interface BrokerOptions {
-  /** Broker config keys (`topic.flush.policy`, `limits.max_wait_ms`, ...), passed as `--set key=value`. */
+  /** Broker config keys (`topic.flush.policy`, `limits.max_wait_ms`, ...), passed as `--set key=value`; keep log.level at info or below (the helper reads the "listening" line). */
   config?: Record<string, string | number>;
   /** Use this data dir (kept afterwards) instead of a fresh temp dir. */
   dataDir?: string;
@@ -50,7 +50,14 @@ export interface BrokerProcess {
   logs(): string;
 }
 
-const ROOT = path.resolve(__dirname, '..', '..');
+/** The repository root: the nearest folder above this file holding package.json (works from test/ and dist/test/). */
+function repositoryRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+const ROOT = repositoryRoot();
 const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const STOP_TIMEOUT_MS = 30_000;
 const MAX_LOG_CHARS = 4 * 1024 * 1024;
