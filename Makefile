@@ -37,7 +37,6 @@ run: build
 
 bench: build
 	node dist/bench/storage-bench.js
-	node dist/bench/broker-bench.js
 	@for b in broker rebalance cli crc32c; do \
 	  if [ -f dist/bench/$$b-bench.js ]; then echo "== $$b-bench"; node dist/bench/$$b-bench.js || exit 1; fi; \
 	done
