@@ -1,10 +1,192 @@
 /**
- * Brook through its own SDK: Producer (record_batch fast path), raw-fetch
- * PartitionReader and the group Consumer. Filled in once src/client exports
- * them; until then the SDK column stays empty.
+ * Brook through its own SDK (src/client), as an application would use it:
+ *   W1  Producer.send() of 1000-record arrays; the Producer encodes each
+ *       batch once into a RecordBatch v2 and sends it on the `record_batch`
+ *       fast path. batchMaxBytes is set so a batch closes at exactly 1000
+ *       records (the Producer's estimate is 21 B of framing + value per
+ *       record, plus the 61-byte batch header).
+ *   W2  PartitionReader: raw Fetch (stored batch bytes), decoded on the client.
+ *   W3  Producer with lingerMs 0, one send() awaited at a time.
+ *   W4  Producer (lingerMs 0) paced, and a PartitionReader long-polling the tail.
+ *   W5  four Consumers in one group (broker-side assignment, auto-commit).
  */
-import type { Driver, Durability } from './workload';
+import { Connection, Consumer, PartitionReader, Producer, type ProducerRecord } from '../../src/client';
+import { createBrookTopic } from './brook';
+import { packageVersion } from './package-version';
+import { nowUs, windowed, withTimeout, type Histogram } from './stats';
+import {
+  RECORD_BYTES,
+  makePayload,
+  pacedLoop,
+  recordLatency,
+  stampedPayload,
+  type BatchProducer,
+  type Driver,
+  type Durability,
+  type GroupRunOptions,
+  type PartitionReader as ReaderHandle,
+} from './workload';
 
-export async function makeSdkDriver(_address: string, _level: Durability): Promise<Driver | undefined> {
-  return undefined;
+const WARMUP = 50;
+const BATCH_HEADER_BYTES = 61;
+const ESTIMATED_FRAMING_BYTES = 21;
+
+function batchMaxBytesFor(records: number): number {
+  return BATCH_HEADER_BYTES + records * (ESTIMATED_FRAMING_BYTES + RECORD_BYTES);
+}
+
+export class BrookSdkDriver implements Driver {
+  readonly column = 'brook-sdk' as const;
+  readonly client = `Brook SDK (src/client) on grpc-js ${packageVersion('@grpc/grpc-js')}`;
+  private readonly connections: Connection[] = [];
+
+  constructor(private readonly address: string, private readonly level: Durability) {}
+
+  private connect(): Connection {
+    const connection = new Connection({ addr: this.address });
+    this.connections.push(connection);
+    return connection;
+  }
+
+  createTopic(topic: string, partitions: number): Promise<void> {
+    return createBrookTopic(this.address, topic, partitions, this.level);
+  }
+
+  async openProducer(): Promise<BatchProducer> {
+    const connection = this.connect();
+    const payload = makePayload();
+    let producer: Producer | undefined;
+    return {
+      async produce(topic, partitions, total, batch, inFlight) {
+        producer = new Producer(connection, { batchMaxBytes: batchMaxBytesFor(batch), maxInFlightRequests: inFlight });
+        const p = producer;
+        const batches = Math.ceil(total / batch);
+        await windowed(batches, inFlight, async (i) => {
+          const partition = partitions[i % partitions.length];
+          const n = Math.min(batch, total - i * batch);
+          const records = new Array<ProducerRecord>(n);
+          for (let k = 0; k < n; k++) records[k] = { topic, partition, value: payload };
+          const sent = p.send(records);
+          if (n < batch) await p.flush();
+          await sent;
+        });
+      },
+      async close() {
+        await producer?.close();
+        connection.close();
+      },
+    };
+  }
+
+  async openReader(): Promise<ReaderHandle> {
+    const connection = this.connect();
+    return {
+      async readAll(topic, partition, count) {
+        const reader = new PartitionReader(connection, topic, partition, 0, { maxBytes: 1 << 20 });
+        let seen = 0;
+        while (seen < count) {
+          const { records } = await reader.fetch(undefined, 0);
+          if (records.length === 0) throw new Error(`PartitionReader ${topic}/${partition}: only ${seen} of ${count} records`);
+          seen += records.length;
+        }
+      },
+      close: async () => connection.close(),
+    };
+  }
+
+  async produceLatency(topic: string, samples: number, histogram: Histogram): Promise<void> {
+    const producer = new Producer(this.connect(), { lingerMs: 0 });
+    const payload = makePayload();
+    try {
+      for (let i = 0; i < samples + WARMUP; i++) {
+        const start = nowUs();
+        await producer.send({ topic, partition: 0, value: payload });
+        if (i >= WARMUP) histogram.recordValue(Math.max(1, Math.round(nowUs() - start)));
+      }
+    } finally {
+      await producer.close();
+    }
+  }
+
+  async endToEnd(topic: string, rate: number, durationMs: number, histogram: Histogram): Promise<void> {
+    const producer = new Producer(this.connect(), { lingerMs: 0 });
+    const reader = new PartitionReader(this.connect(), topic, 0, 0, { maxBytes: 1 << 20, maxWaitMs: 200 });
+    let received = 0;
+    let sent = -1;
+    const tail = (async () => {
+      while (sent < 0 || received < sent) {
+        const { records } = await reader.fetch();
+        for (const record of records) {
+          if (record.value) recordLatency(histogram, record.value);
+          received++;
+        }
+      }
+    })();
+    tail.catch(() => undefined); // observed below
+    let failure: unknown;
+    try {
+      sent = await pacedLoop(rate, durationMs, (times) => {
+        for (const t of times) producer.send({ topic, partition: 0, value: stampedPayload(t) }).catch((err) => (failure ??= err));
+      });
+      await withTimeout(tail, 15_000, `Brook SDK W4 tail (${received}/${sent})`);
+    } finally {
+      await producer.close();
+    }
+    if (failure) throw failure;
+  }
+
+  async groupConsume(options: GroupRunOptions): Promise<number> {
+    const { topic, partitions, members, backlog, backgroundRate } = options;
+    const groupId = `${topic}-group`;
+    const consumers = Array.from(
+      { length: members },
+      () => new Consumer(this.connect(), { groupId, offsetReset: 'earliest', maxBytes: 1 << 20, sessionTimeoutMs: 10_000 }),
+    );
+    const background = new Producer(this.connect(), { lingerMs: 5 });
+    const payload = makePayload();
+    let consumed = 0;
+    let done = false;
+    let end = 0;
+    const start = performance.now();
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      end = performance.now();
+      // A member waiting on its partitions leaves its loop once closed.
+      for (const c of consumers) void c.close().catch(() => undefined);
+    };
+    const member = async (consumer: Consumer): Promise<void> => {
+      consumer.subscribe(topic);
+      for await (const _ of consumer) {
+        if (++consumed >= backlog) finish();
+        if (done) break;
+      }
+    };
+    let tick = 0;
+    const load = pacedLoop(
+      backgroundRate,
+      600_000,
+      (times) => {
+        const partition = tick++ % partitions;
+        for (let i = 0; i < times.length; i++) background.send({ topic, partition, value: payload }).catch(() => undefined);
+      },
+      () => done,
+    );
+    try {
+      await withTimeout(Promise.all(consumers.map(member)), 600_000, 'Brook W5 group');
+      await load;
+    } finally {
+      await Promise.all(consumers.map((c) => c.close().catch(() => undefined)));
+      await background.close().catch(() => undefined);
+    }
+    return consumed / ((end - start) / 1000);
+  }
+
+  async close(): Promise<void> {
+    for (const connection of this.connections.splice(0)) connection.close();
+  }
+}
+
+export async function makeSdkDriver(address: string, level: Durability): Promise<Driver | undefined> {
+  return new BrookSdkDriver(address, level);
 }
