@@ -11,7 +11,8 @@
  * process (this file with --noop-server) that answers the same RPCs with
  * canned replies of the same size, so the gap is what Brook itself costs.
  *
- * Flags: --quick (fewer requests), --json (machine-readable rows).
+ * Flags: --quick (fewer requests), --json (machine-readable rows),
+ * --profile DIR (write the broker's and the bench client's .cpuprofile there).
  */
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'child_process';
@@ -24,6 +25,8 @@ const RECORDS_PER_REQUEST = 1000;
 const RECORD_BYTES = 100;
 const IN_FLIGHT = 4;
 const quick = process.argv.includes('--quick');
+const profileIndex = process.argv.indexOf('--profile');
+const profileDir = profileIndex > 0 ? process.argv[profileIndex + 1] : undefined;
 const BATCH_REQUESTS = quick ? 40 : 300;
 const LATENCY_REQUESTS = quick ? 300 : 3000;
 
@@ -105,7 +108,7 @@ async function producePayload(c: GrpcClients, topic: string, form: 'records' | '
 }
 
 async function main(): Promise<void> {
-  const broker = await startBroker();
+  const broker = await startBroker({ nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=broker.cpuprofile'] : [] });
   const noop = await startNoopServer();
   const brook = grpcClients(broker.addr);
   const ceiling = grpcClients(noop.addr);

@@ -29,6 +29,8 @@ export interface BrokerOptions {
   dataDir?: string;
   /** Extra environment variables for the broker process. */
   env?: Record<string, string>;
+  /** Extra node flags for the broker process, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'] (the benchmark's --profile). */
+  nodeArgs?: string[];
   /** How long to wait for the "listening" line (default 30 s). */
   startTimeoutMs?: number;
 }
@@ -109,7 +111,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<BrokerPr
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-test-'));
     ownedDirs.add(dataDir);
   }
-  const args = [MAIN, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
+  const args = [...(options.nodeArgs ?? []), MAIN, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
   for (const [key, value] of Object.entries(options.config ?? {})) args.push('--set', `${key}=${value}`);
 
   // cwd is the data dir's parent so no config/brook.yaml is picked up by accident.
