@@ -32,7 +32,7 @@ export function buildProgram(): Command {
     .description('Brook: a partitioned commit log served over gRPC')
     .addOption(new Option('--addr <host:port>', 'broker address').env('BROOK_ADDR').default(DEFAULT_ADDR))
     .option('--json', 'print data as JSON', false)
-    .showHelpAfterError()
+    .showHelpAfterError(false) // usage errors stay one line; `--help` shows the rest
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
   registerServe(program);
