@@ -1,0 +1,170 @@
+/**
+ * The SDK against a real broker: send() offsets match what a fetch returns,
+ * the client and broker partitioners agree, and a broker killed and restarted
+ * in the middle of a stream of sends loses nothing silently.
+ */
+import { spawn, type ChildProcess } from 'child_process';
+import fs from 'fs';
+import net from 'net';
+import os from 'os';
+import path from 'path';
+import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord } from '../../src/client';
+import { startBroker, randomTopicName, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
+
+const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+
+async function readAll(connection: Connection, topic: string, partition: number): Promise<ConsumedRecord[]> {
+  const reader = new PartitionReader(connection, topic, partition, 'earliest', { maxWaitMs: 0 });
+  const out: ConsumedRecord[] = [];
+  for (;;) {
+    const { records, highWatermark } = await reader.fetch();
+    out.push(...records);
+    if (reader.position! >= highWatermark) return out;
+  }
+}
+
+describe('Producer against a broker', () => {
+  let broker: BrokerProcess;
+  let connection: Connection;
+
+  beforeAll(async () => {
+    broker = await startBroker();
+    connection = new Connection({ addr: broker.addr });
+  });
+
+  afterAll(async () => {
+    connection?.close();
+    await stopAllBrokers();
+  });
+
+  it('resolves each send with the offset where a fetch finds the record', async () => {
+    const topic = randomTopicName('sdk');
+    await new Admin(connection).createTopic(topic, { partitions: 4 });
+    const producer = new Producer(connection, { lingerMs: 2, batchMaxBytes: 4096 });
+    const sends = Array.from({ length: 3000 }, (_, i) =>
+      producer.send({ topic, key: i % 3 === 0 ? null : `key-${i % 97}`, value: `value-${i}`, headers: { i: String(i) } }),
+    );
+    const results = await Promise.all(sends);
+    await producer.close();
+    const byPartition = new Map<number, Map<number, ConsumedRecord>>();
+    for (let p = 0; p < 4; p++) byPartition.set(p, new Map((await readAll(connection, topic, p)).map((r) => [r.offset, r])));
+    const total = [...byPartition.values()].reduce((n, m) => n + m.size, 0);
+    expect(total).toBe(3000);
+    results.forEach((r, i) => {
+      const found = byPartition.get(r.partition)!.get(r.offset);
+      expect(found?.value?.toString()).toBe(`value-${i}`);
+      expect(found?.headers).toEqual([{ key: 'i', value: Buffer.from(String(i)) }]);
+    });
+  });
+
+  it('puts keyed records on the partition the broker chooses for the same key', async () => {
+    const topic = randomTopicName('sdk');
+    await new Admin(connection).createTopic(topic, { partitions: 7 });
+    const keys = Array.from({ length: 300 }, (_, i) => `user-${i * 7919}`);
+    // The broker partitions records sent without a partition itself.
+    const response = await connection.produce({ topic, records: keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from('b') })) });
+    const brokerPartition = new Map<string, number>();
+    for (const result of response.results) {
+      const indexes = result.recordIndexes.length > 0 ? result.recordIndexes : keys.map((_, i) => i);
+      for (const index of indexes) brokerPartition.set(keys[index], result.partition);
+    }
+    const producer = new Producer(connection);
+    const ours = await producer.send(keys.map((key) => ({ topic, key, value: 'c' })));
+    await producer.close();
+    keys.forEach((key, i) => expect(ours[i].partition).toBe(brokerPartition.get(key)));
+    expect(new Set(ours.map((r) => r.partition)).size).toBe(7);
+  });
+
+  it('rejects a record over max.message.bytes with a clear, non-retriable error', async () => {
+    const topic = randomTopicName('sdk');
+    await new Admin(connection).createTopic(topic, { config: { 'max.message.bytes': '2000' } });
+    const producer = new Producer(connection);
+    const error = await producer.send({ topic, value: Buffer.alloc(5000) }).catch((e) => e);
+    await producer.close();
+    expect(error).toBeInstanceOf(BrookError);
+    expect(error.retriable).toBe(false);
+    expect(error.context).toMatchObject({ topic, partition: 0 });
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** A broker on a fixed port, so a client keeps its address across a restart. */
+function spawnBroker(dataDir: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`broker did not start: ${out}`)), 30_000);
+    const onData = (d: Buffer): void => {
+      out += d;
+      if (out.includes('"listening"')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', () => reject(new Error(`broker exited: ${out}`)));
+  });
+}
+
+describe('Producer across a broker restart', () => {
+  let child: ChildProcess | undefined;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-sdk-restart-'));
+
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('every send resolves with an offset holding its record, or rejects with a clear error', async () => {
+    const port = await freePort();
+    child = await spawnBroker(dataDir, port);
+    const addr = `127.0.0.1:${port}`;
+    const connection = new Connection({ addr });
+    const topic = randomTopicName('restart');
+    await new Admin(connection).createTopic(topic, { partitions: 2 });
+    const producer = new Producer(connection, { lingerMs: 2, retry: { retries: 12, initialBackoffMs: 50, maxBackoffMs: 1000, multiplier: 2, jitter: 0.2 } });
+
+    const outcomes: Array<Promise<{ i: number; partition?: number; offset?: number; error?: BrookError }>> = [];
+    for (let i = 0; i < 3000; i++) {
+      outcomes.push(
+        producer.send({ topic, key: `k${i % 50}`, value: `v${i}` }).then(
+          (r) => ({ i, partition: r.partition, offset: r.offset }),
+          (error) => ({ i, error }),
+        ),
+      );
+      if (i === 1000) {
+        child.kill('SIGKILL');
+        await new Promise((r) => child!.once('exit', r));
+        setTimeout(() => void spawnBroker(dataDir, port).then((c) => (child = c)), 700);
+      }
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    const settled = await Promise.all(outcomes);
+    await producer.close();
+
+    const failures = settled.filter((o) => o.error);
+    for (const f of failures) {
+      expect(f.error).toBeInstanceOf(BrookError);
+      expect(f.error!.message.length).toBeGreaterThan(0);
+    }
+    const logs = new Map<number, Map<number, string>>();
+    for (const p of [0, 1]) logs.set(p, new Map((await readAll(connection, topic, p)).map((r) => [r.offset, r.value!.toString()])));
+    const succeeded = settled.filter((o) => !o.error);
+    expect(succeeded.length).toBeGreaterThan(2000);
+    for (const o of succeeded) expect(logs.get(o.partition!)!.get(o.offset!)).toBe(`v${o.i}`);
+    connection.close();
+  }, 120_000);
+});
