@@ -226,6 +226,9 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   for (let i = 0; i < count; i++) {
     const record = records[i];
     const timestamp = timestampOf(record, defaultTimestamp);
+    if (!Number.isSafeInteger(timestamp)) {
+      throw new BrookError('INVALID_ARGUMENT', `record ${i} has timestampMs ${timestamp}, which is not an integer`);
+    }
     if (timestamp > maxTimestamp) maxTimestamp = timestamp;
     const key = record.key;
     const value = record.value;
@@ -490,13 +493,27 @@ function checkRecord(buf: Buffer, cursor: Cursor, batchEnd: number, index: numbe
   if (offsetDelta !== index) {
     throw corrupt(batchPosition, `record ${index} at byte ${start} has offset delta ${offsetDelta}, expected ${index}`);
   }
-  skipBytes(buf, cursor, recordEnd, -1, index, 'key', batchPosition);
-  skipBytes(buf, cursor, recordEnd, -1, index, 'value', batchPosition);
+  const keyLength = readVarint(buf, cursor, recordEnd);
+  if (keyLength < -1 || cursor.position + keyLength > recordEnd) throw badField(batchPosition, index, 'key', keyLength);
+  if (keyLength > 0) cursor.position += keyLength;
+  const valueLength = readVarint(buf, cursor, recordEnd);
+  if (valueLength < -1 || cursor.position + valueLength > recordEnd) throw badField(batchPosition, index, 'value', valueLength);
+  if (valueLength > 0) cursor.position += valueLength;
   const headerCount = readVarint(buf, cursor, recordEnd);
-  checkHeaderCount(headerCount, recordEnd - cursor.position, index, batchPosition);
-  for (let h = 0; h < headerCount; h++) {
-    skipBytes(buf, cursor, recordEnd, 0, index, 'header key', batchPosition);
-    skipBytes(buf, cursor, recordEnd, -1, index, 'header value', batchPosition);
+  if (headerCount !== 0) {
+    checkHeaderCount(headerCount, recordEnd - cursor.position, index, batchPosition);
+    for (let h = 0; h < headerCount; h++) {
+      const headerKeyLength = readVarint(buf, cursor, recordEnd);
+      if (headerKeyLength < 0 || cursor.position + headerKeyLength > recordEnd) {
+        throw badField(batchPosition, index, 'header key', headerKeyLength);
+      }
+      cursor.position += headerKeyLength;
+      const headerValueLength = readVarint(buf, cursor, recordEnd);
+      if (headerValueLength < -1 || cursor.position + headerValueLength > recordEnd) {
+        throw badField(batchPosition, index, 'header value', headerValueLength);
+      }
+      if (headerValueLength > 0) cursor.position += headerValueLength;
+    }
   }
   if (cursor.position !== recordEnd) {
     throw corrupt(
@@ -513,20 +530,8 @@ function checkHeaderCount(headerCount: number, bytesLeft: number, index: number,
   }
 }
 
-function skipBytes(
-  buf: Buffer,
-  cursor: Cursor,
-  recordEnd: number,
-  minLength: number,
-  index: number,
-  field: string,
-  batchPosition: number,
-): void {
-  const fieldLength = readVarint(buf, cursor, recordEnd);
-  if (fieldLength < minLength || cursor.position + fieldLength > recordEnd) {
-    throw corrupt(batchPosition, `record ${index} has ${field} length ${fieldLength}, which does not fit in the record`);
-  }
-  if (fieldLength > 0) cursor.position += fieldLength;
+function badField(batchPosition: number, index: number, field: string, length: number): BrookError {
+  return corrupt(batchPosition, `record ${index} has ${field} length ${length}, which does not fit in the record`);
 }
 
 // ---------------------------------------------------------------------------
@@ -591,9 +596,7 @@ export function forEachRecord(
     const headers: RecordHeader[] = new Array(headerCount);
     for (let h = 0; h < headerCount; h++) {
       const keyLength = readVarint(buf, cursor, recordEnd);
-      if (keyLength < 0 || cursor.position + keyLength > recordEnd) {
-        throw corrupt(position, `record ${index} has header key length ${keyLength}, which does not fit in the record`);
-      }
+      if (keyLength < 0 || cursor.position + keyLength > recordEnd) throw badField(position, index, 'header key', keyLength);
       const headerKey = buf.toString('utf8', cursor.position, cursor.position + keyLength);
       cursor.position += keyLength;
       headers[h] = { key: headerKey, value: readBytes(buf, cursor, recordEnd, copy, index, 'header value', position) };
@@ -634,9 +637,7 @@ function readBytes(
   const length = readVarint(buf, cursor, recordEnd);
   if (length === -1) return null;
   const start = cursor.position;
-  if (length < -1 || start + length > recordEnd) {
-    throw corrupt(batchPosition, `record ${index} has ${field} length ${length}, which does not fit in the record`);
-  }
+  if (length < -1 || start + length > recordEnd) throw badField(batchPosition, index, field, length);
   cursor.position = start + length;
   if (!copy) return buf.subarray(start, start + length);
   const out = Buffer.allocUnsafe(length);

@@ -330,6 +330,7 @@ describe('round trip', () => {
     expect(() => encodeRecordBatch([], { baseOffset: -1 })).toThrow(/baseOffset must be an integer/);
     expect(() => encodeRecordBatch([], { producerEpoch: 40000 })).toThrow(/producerEpoch/);
     expect(() => encodeRecordBatch([], { baseSequence: 1.5 })).toThrow(/baseSequence/);
+    expect(() => encodeRecordBatch([{ value: null }, { value: null, timestampMs: NaN }])).toThrow(/record 1 has timestampMs NaN/);
   });
 });
 
