@@ -34,3 +34,21 @@ describe('crc32c', () => {
     expect(crc32c(big)).toBe(crc32cJs(big));
   });
 });
+
+describe('crc32c without the native package', () => {
+  it('falls back to the JS implementation', () => {
+    jest.isolateModules(() => {
+      jest.doMock('@node-rs/crc32', () => {
+        throw new Error('no prebuilt binary for this platform');
+      });
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const fallback = require('../../src/record/crc32c') as typeof import('../../src/record/crc32c');
+      expect(fallback.crc32cImplementation).toBe('js');
+      expect(fallback.crc32cNative).toBeNull();
+      const big = Buffer.alloc(10_000, 7);
+      expect(fallback.crc32c(big, 3, 9_000)).toBe(crc32cJs(big, 3, 9_000));
+      expect(fallback.crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    });
+    jest.dontMock('@node-rs/crc32');
+  });
+});
