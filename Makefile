@@ -37,8 +37,9 @@ run: build
 
 bench: build
 	node dist/bench/storage-bench.js
-	@for b in broker rebalance cli crc32c; do \
-	  if [ -f dist/bench/$$b-bench.js ]; then echo "== $$b-bench"; node dist/bench/$$b-bench.js || exit 1; fi; \
+	@for src in bench/*-bench.ts; do \
+	  b=$$(basename $$src .ts); [ "$$b" = storage-bench ] && continue; \
+	  echo "== $$b"; node dist/bench/$$b.js || exit 1; \
 	done
 	scripts/install-system-deps.sh bench
 	node dist/bench/compare.js

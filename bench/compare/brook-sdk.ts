@@ -57,19 +57,25 @@ export class BrookSdkDriver implements Driver {
     const payload = makePayload();
     let producer: Producer | undefined;
     return {
-      async produce(topic, partitions, total, batch, inFlight) {
+      async produce(topic, partitions, total, batch, inFlight, deadlineMs) {
         producer = new Producer(connection, { batchMaxBytes: batchMaxBytesFor(batch), maxInFlightRequests: inFlight });
         const p = producer;
         const batches = Math.ceil(total / batch);
-        await windowed(batches, inFlight, async (i) => {
-          const partition = partitions[i % partitions.length];
-          const n = Math.min(batch, total - i * batch);
-          const records = new Array<ProducerRecord>(n);
-          for (let k = 0; k < n; k++) records[k] = { topic, partition, value: payload };
-          const sent = p.send(records);
-          if (n < batch) await p.flush();
-          await sent;
-        });
+        const started = await windowed(
+          batches,
+          inFlight,
+          async (i) => {
+            const partition = partitions[i % partitions.length];
+            const n = Math.min(batch, total - i * batch);
+            const records = new Array<ProducerRecord>(n);
+            for (let k = 0; k < n; k++) records[k] = { topic, partition, value: payload };
+            const sent = p.send(records);
+            if (n < batch) await p.flush();
+            await sent;
+          },
+          deadlineMs,
+        );
+        return Math.min(total, started * batch);
       },
       async close() {
         await producer?.close();
@@ -155,6 +161,7 @@ export class BrookSdkDriver implements Driver {
       // A member waiting on its partitions leaves its loop once closed.
       for (const c of consumers) void c.close().catch(() => undefined);
     };
+    const budget = setTimeout(finish, options.budgetMs);
     const member = async (consumer: Consumer): Promise<void> => {
       consumer.subscribe(topic);
       for await (const _ of consumer) {
@@ -174,6 +181,7 @@ export class BrookSdkDriver implements Driver {
     );
     try {
       await withTimeout(Promise.all(consumers.map(member)), 600_000, 'Brook W5 group');
+      clearTimeout(budget);
       await load;
     } finally {
       await Promise.all(consumers.map((c) => c.close().catch(() => undefined)));

@@ -103,13 +103,19 @@ export class BrookGrpcDriver implements Driver {
     const log = await this.open();
     const payload = makePayload();
     return {
-      async produce(topic, partitions, total, batch, inFlight) {
+      async produce(topic, partitions, total, batch, inFlight, deadlineMs) {
         const batches = Math.ceil(total / batch);
-        await windowed(batches, inFlight, async (i) => {
-          const n = Math.min(batch, total - i * batch);
-          const request: pb.ProduceRequest = { topic, partition: partitions[i % partitions.length], records: plainRecords(n, payload) };
-          await unary(log, 'Produce', request);
-        });
+        const started = await windowed(
+          batches,
+          inFlight,
+          async (i) => {
+            const n = Math.min(batch, total - i * batch);
+            const request: pb.ProduceRequest = { topic, partition: partitions[i % partitions.length], records: plainRecords(n, payload) };
+            await unary(log, 'Produce', request);
+          },
+          deadlineMs,
+        );
+        return Math.min(total, started * batch);
       },
       close: async () => log.close(),
     };

@@ -131,15 +131,21 @@ export class NatsNodeDriver implements Driver {
     const { nc, js } = await this.open();
     const payload = makePayload();
     return {
-      async produce(topic, partitions, total, batch, inFlight) {
+      async produce(topic, partitions, total, batch, inFlight, deadlineMs) {
         const batches = Math.ceil(total / batch);
-        await windowed(batches, inFlight, async (i) => {
-          const subj = subject(topic, partitions[i % partitions.length]);
-          const n = Math.min(batch, total - i * batch);
-          const acks: Promise<unknown>[] = new Array(n);
-          for (let k = 0; k < n; k++) acks[k] = js.publish(subj, payload);
-          await Promise.all(acks);
-        });
+        const started = await windowed(
+          batches,
+          inFlight,
+          async (i) => {
+            const subj = subject(topic, partitions[i % partitions.length]);
+            const n = Math.min(batch, total - i * batch);
+            const acks: Promise<unknown>[] = new Array(n);
+            for (let k = 0; k < n; k++) acks[k] = js.publish(subj, payload);
+            await Promise.all(acks);
+          },
+          deadlineMs,
+        );
+        return Math.min(total, started * batch);
       },
       close: () => nc.close(),
     };
@@ -237,6 +243,7 @@ export class NatsNodeDriver implements Driver {
         if (consumed >= backlog) finish();
       }
     };
+    const budget = setTimeout(finish, options.budgetMs);
     const readers: Promise<void>[] = [];
     for (let p = 0; p < partitions; p++) readers.push(readPartition(p % members, p));
     const payload = makePayload();
@@ -251,6 +258,7 @@ export class NatsNodeDriver implements Driver {
       () => done,
     );
     await withTimeout(Promise.all(readers), 600_000, 'JetStream W5 group');
+    clearTimeout(budget);
     await load;
     return consumed / ((end - start) / 1000);
   }

@@ -126,17 +126,23 @@ export class RedisNodeDriver implements Driver {
     const redis = await this.open();
     const payload = makePayload();
     return {
-      async produce(topic, partitions, total, batch, inFlight) {
+      async produce(topic, partitions, total, batch, inFlight, deadlineMs) {
         const batches = Math.ceil(total / batch);
-        await windowed(batches, inFlight, async (i) => {
-          const key = streamKey(topic, partitions[i % partitions.length]);
-          const n = Math.min(batch, total - i * batch);
-          const pipeline = redis.pipeline();
-          for (let k = 0; k < n; k++) pipeline.xadd(key, '*', 'v', payload);
-          const replies = await pipeline.exec();
-          const failed = replies?.find(([err]) => err);
-          if (failed) throw failed[0];
-        });
+        const started = await windowed(
+          batches,
+          inFlight,
+          async (i) => {
+            const key = streamKey(topic, partitions[i % partitions.length]);
+            const n = Math.min(batch, total - i * batch);
+            const pipeline = redis.pipeline();
+            for (let k = 0; k < n; k++) pipeline.xadd(key, '*', 'v', payload);
+            const replies = await pipeline.exec();
+            const failed = replies?.find(([err]) => err);
+            if (failed) throw failed[0];
+          },
+          deadlineMs,
+        );
+        return Math.min(total, started * batch);
       },
       close: async () => void redis.disconnect(),
     };
@@ -212,6 +218,12 @@ export class RedisNodeDriver implements Driver {
     let done = false;
     const start = performance.now();
     let end = 0;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      end = performance.now();
+    };
+    const budget = setTimeout(finish, options.budgetMs);
     const member = async (m: number): Promise<void> => {
       const redis = memberClients[m];
       const owned = keys.filter((_, p) => p % members === m);
@@ -225,10 +237,7 @@ export class RedisNodeDriver implements Driver {
           // Acknowledge the batch; the reply is not awaited, the next read queues behind it.
           redis.call('XACK', key, 'g', ...entries.map(([id]) => id)).catch(() => undefined);
         }
-        if (consumed >= backlog && !done) {
-          done = true;
-          end = performance.now();
-        }
+        if (consumed >= backlog) finish();
       }
     };
     const payload = makePayload();
@@ -245,6 +254,7 @@ export class RedisNodeDriver implements Driver {
       () => done,
     );
     await withTimeout(Promise.all(Array.from({ length: members }, (_, m) => member(m))), 600_000, 'redis W5 group');
+    clearTimeout(budget);
     await load;
     return consumed / ((end - start) / 1000);
   }

@@ -26,6 +26,8 @@ export interface Cell {
   /** Every run's figure when the value is a median. */
   runs?: number[];
   error?: string;
+  /** Anything a reader must know about this figure (e.g. time-capped). */
+  note?: string;
   /** Set when the figure is not at the level's durability (then not a "peer" for the ratio). */
   notAtLevel?: string;
 }
@@ -179,7 +181,7 @@ export function markdownTable(results: Results): string {
         const cell = cells[c];
         if (!cell) return '';
         if (cell.error) return 'error';
-        return formatValue(cell.value, row.unit) + (cell.notAtLevel ? ' †' : '');
+        return formatValue(cell.value, row.unit) + (cell.notAtLevel ? ' †' : '') + (cell.note ? ' ‡' : '');
       });
       const brook = brookFigure(cells);
       const peer = bestPeer(row, cells);
@@ -198,7 +200,15 @@ export function markdownTable(results: Results): string {
         .map(([col, c]) => `${l.level} ${row} ${col}: ${c!.error}`),
     ),
   );
+  const capped = results.levels.flatMap((l) =>
+    Object.entries(l.cells).flatMap(([row, cells]) =>
+      Object.entries(cells)
+        .filter(([, c]) => c?.note)
+        .map(([col, c]) => `${l.level} ${row} ${col}: ${c!.note}`),
+    ),
+  );
   out.push('');
+  if (capped.length) out.push(`‡ ${capped.join('; ')} (a run stops starting new batches at its time budget; the rate is over what it did).`, '');
   if (flagged.length) out.push(`† not at this durability level: ${[...new Set(flagged)].join('; ')}. Left out of "best peer".`, '');
   out.push('Ceilings (same run):');
   const c = results.ceilings;

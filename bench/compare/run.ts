@@ -31,6 +31,11 @@ export interface RunOptions {
 
 const STEP_TIMEOUT_MS = 300_000;
 
+/** Says so when a run stopped at its time budget before `target` records. */
+function capNote(done: number, target: number): string | undefined {
+  return done < target ? `time-capped: ${done} of ${target} records` : undefined;
+}
+
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0] : String(err);
 }
@@ -89,6 +94,8 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
 
     // W1, one partition: runs interleaved across clients; each run writes its own partition.
     const w1Runs = new Map<string, number[]>();
+    const w1Produced = new Map<string, number>();
+    const w1Notes = new Map<string, string>();
     const w1Failed = new Map<string, string>();
     for (let run = 0; run < profile.runs; run++) {
       if (redis) {
@@ -105,20 +112,22 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
           const producer = await d.openProducer();
           try {
             const start = performance.now();
-            await producer.produce(topic, [0], profile.records, profile.batch, profile.inFlight);
-            return { value: profile.records / ((performance.now() - start) / 1000) };
+            const done = await producer.produce(topic, [0], profile.records, profile.batch, profile.inFlight, start + profile.runBudgetMs);
+            w1Produced.set(`${d.column}/${run}`, done);
+            return { value: done / ((performance.now() - start) / 1000), note: capNote(done, profile.records) };
           } finally {
             await producer.close();
           }
         });
         if (cell.value !== null) (w1Runs.get(d.column) ?? w1Runs.set(d.column, []).get(d.column)!).push(cell.value);
         else w1Failed.set(d.column, cell.error!);
+        if (cell.note) w1Notes.set(d.column, cell.note);
       }
     }
-    const medianCell = (runs: number[] | undefined, error: string | undefined, flag?: string): Cell =>
-      error !== undefined || !runs?.length ? { value: null, error: error ?? 'no runs' } : { value: median(runs), runs, notAtLevel: flag };
+    const medianCell = (runs: number[] | undefined, error: string | undefined, flag?: string, note?: string): Cell =>
+      error !== undefined || !runs?.length ? { value: null, error: error ?? 'no runs' } : { value: median(runs), runs, notAtLevel: flag, note };
     if (redis) put('w1-1p', 'redis-c', medianCell(w1Runs.get('redis-c'), w1Failed.get('redis-c')));
-    for (const d of drivers) put('w1-1p', d.column, medianCell(w1Runs.get(d.column), w1Failed.get(d.column), flagFor(d)));
+    for (const d of drivers) put('w1-1p', d.column, medianCell(w1Runs.get(d.column), w1Failed.get(d.column), flagFor(d), w1Notes.get(d.column)));
 
     // W2: each W1 run's partition read back from its first record.
     const w2Runs = new Map<string, number[]>();
@@ -130,8 +139,9 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
           const reader = await d.openReader();
           try {
             const start = performance.now();
-            await reader.readAll(`${prefix(d)}-w1-r${run}`, 0, profile.records, profile.readCount);
-            return { value: profile.records / ((performance.now() - start) / 1000) };
+            const count = w1Produced.get(`${d.column}/${run}`) ?? profile.records;
+            await reader.readAll(`${prefix(d)}-w1-r${run}`, 0, count, profile.readCount);
+            return { value: count / ((performance.now() - start) / 1000) };
           } finally {
             await reader.close();
           }
@@ -149,6 +159,7 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
       })));
     }
     const multiOk = new Set<Driver>();
+    const multiProduced = new Map<string, number>();
     for (const d of drivers) {
       const cell = await step(`W1 multi ${d.column}`, async () => {
         const topic = `${prefix(d)}-w1m`;
@@ -157,13 +168,15 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
         try {
           const each = profile.multiRecords / profile.multiProducers;
           const start = performance.now();
-          await Promise.all(
+          const counts = await Promise.all(
             producers.map((producer, m) => {
               const owned = Array.from({ length: profile.multiPartitions }, (_, p) => p).filter((p) => p % profile.multiProducers === m);
-              return producer.produce(topic, owned, each, profile.batch, profile.inFlight);
+              return producer.produce(topic, owned, each, profile.batch, profile.inFlight, start + profile.runBudgetMs);
             }),
           );
-          return { value: profile.multiRecords / ((performance.now() - start) / 1000), notAtLevel: flagFor(d) };
+          const done = counts.reduce((a, b) => a + b, 0);
+          multiProduced.set(d.column, done);
+          return { value: done / ((performance.now() - start) / 1000), notAtLevel: flagFor(d), note: capNote(done, profile.multiRecords) };
         } finally {
           await Promise.all(producers.map((p) => p.close()));
         }
@@ -211,8 +224,9 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
           topic: `${prefix(d)}-w1m`,
           partitions: profile.multiPartitions,
           members: profile.groupMembers,
-          backlog: profile.multiRecords,
+          backlog: multiProduced.get(d.column) ?? profile.multiRecords,
           readCount: profile.readCount,
+          budgetMs: profile.runBudgetMs * 2,
           backgroundRate: profile.groupBackgroundRate,
         }),
         notAtLevel: flagFor(d),

@@ -73,12 +73,14 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 /**
  * Keeps at most `window` operations in flight: calls `next(i)` for i in
  * [0, count) and resolves when all have settled, rejecting on the first error.
+ * With `deadlineMs` (a performance.now() time) no new operation starts after
+ * it. Resolves with how many operations were started (and so completed).
  */
-export async function windowed(count: number, window: number, next: (i: number) => Promise<unknown>): Promise<void> {
+export async function windowed(count: number, window: number, next: (i: number) => Promise<unknown>, deadlineMs = Infinity): Promise<number> {
   let issued = 0;
   let failed: unknown;
   const lane = async (): Promise<void> => {
-    while (issued < count && failed === undefined) {
+    while (issued < count && failed === undefined && performance.now() < deadlineMs) {
       const i = issued++;
       try {
         await next(i);
@@ -89,4 +91,5 @@ export async function windowed(count: number, window: number, next: (i: number) 
   };
   await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
   if (failed !== undefined) throw failed;
+  return issued;
 }

@@ -33,6 +33,8 @@ export interface Profile {
   multiPartitions: number;
   multiProducers: number;
   multiRecords: number;
+  /** A W1 run (and W5) stops starting new work after this long: slow clients report a rate over fewer records. */
+  runBudgetMs: number;
   /** Records asked for per read in W2/W5: about 1 MiB of 100-byte records. */
   readCount: number;
   latencySamples: number;
@@ -54,6 +56,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     multiPartitions: 8,
     multiProducers: 4,
     multiRecords: 1_000_000,
+    runBudgetMs: 15_000,
     readCount: 8000,
     latencySamples: 5000,
     e2eRate: 20_000,
@@ -65,17 +68,18 @@ export const PROFILES: Record<Profile['name'], Profile> = {
   },
   quick: {
     name: 'quick',
-    records: 100_000,
+    records: 30_000,
     batch: 1000,
     runs: 3,
     inFlight: 4,
     multiPartitions: 8,
     multiProducers: 4,
-    multiRecords: 100_000,
+    multiRecords: 40_000,
+    runBudgetMs: 3000,
     readCount: 8000,
-    latencySamples: 500,
+    latencySamples: 400,
     e2eRate: 20_000,
-    e2eDurationMs: 2000,
+    e2eDurationMs: 1500,
     groupMembers: 4,
     groupBackgroundRate: 20_000,
     fdatasyncSamples: 300,
@@ -102,9 +106,10 @@ export interface BatchProducer {
   /**
    * Sends `total` records in batches of `batch`, batch i to
    * partitions[i % partitions.length], with at most `inFlight` batches
-   * unacknowledged; resolves when every batch is acknowledged.
+   * unacknowledged; starts no batch after `deadlineMs` (a performance.now()
+   * time). Resolves with the records acknowledged once every batch sent is.
    */
-  produce(topic: string, partitions: number[], total: number, batch: number, inFlight: number): Promise<void>;
+  produce(topic: string, partitions: number[], total: number, batch: number, inFlight: number, deadlineMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -121,6 +126,8 @@ export interface GroupRunOptions {
   /** Records already in the partitions; the run ends once this many are consumed. */
   backlog: number;
   readCount: number;
+  /** Stop and report the rate so far after this long. */
+  budgetMs: number;
   backgroundRate: number;
 }
 
