@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { BrookError } from '../common/errors';
 import type { pb } from '../protocol';
 import { topicConfigToMap } from '../storage/topic-config';
-import type { BrokerContext } from './broker';
+import type { BrokerContext } from './broker-context';
 import { unary } from './grpc-server';
 import type { TopicState } from './store-interface';
 import { fieldError, requireInt, requireTopic } from './validate';

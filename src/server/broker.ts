@@ -22,6 +22,7 @@ import { GroupCoordinator } from '../coordinator';
 import { brookPackageDefinition, serviceDefinition } from '../protocol';
 import { LogManager } from '../storage';
 import { createAdminService } from './admin-service';
+import type { BrokerContext } from './broker-context';
 import { formatListenAddress, type BrokerConfig, type ListenAddress } from './config';
 import { createGroupsService } from './groups-service';
 import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
@@ -31,16 +32,7 @@ import { BrokerMetrics } from './metrics';
 import { ConsumerOffsetsStore, topicMetadataOver } from './offsets-store';
 import type { TopicStore } from './store-interface';
 
-/** Everything a service factory may use. */
-export interface BrokerContext {
-  readonly config: BrokerConfig;
-  readonly store: TopicStore;
-  readonly coordinator: GroupCoordinator;
-  readonly logger: Logger;
-  readonly metrics: BrokerMetrics;
-  /** Aborted when graceful shutdown starts. */
-  readonly shutdown: AbortSignal;
-}
+export type { BrokerContext };
 
 /** The services the broker serves. Add a line here to serve another. */
 function brookServices(context: BrokerContext): ServiceRegistration[] {

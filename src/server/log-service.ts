@@ -15,7 +15,7 @@ import { BrookError } from '../common/errors';
 import { partitionForKey } from '../common/partitioner';
 import type { pb } from '../protocol';
 import { encodeRecordBatch, forEachRecord, readBatchHeader, splitBatches, type RecordInput } from '../record';
-import type { BrokerContext } from './broker';
+import type { BrokerContext } from './broker-context';
 import { serverStream, unary } from './grpc-server';
 import type { PartitionStore, TopicStore } from './store-interface';
 import { fieldError, requireInt, requireOffset, requirePartition, requireTopic } from './validate';
