@@ -633,7 +633,7 @@ export class PartitionLog extends EventEmitter {
   /**
    * Moves the log start offset up to `offset` (Kafka's DeleteRecords) and
    * deletes the sealed segments wholly below it. OFFSET_OUT_OF_RANGE outside
-   * [logStartOffset... highWatermark]; a lower offset than the current start is a no-op.
+   * [0, highWatermark]; an offset at or below the current start is a no-op.
    */
   async deleteRecordsBefore(offset: number): Promise<void> {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.hw) {
