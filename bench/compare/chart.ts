@@ -7,7 +7,7 @@
  * better" on every group so the reader never has to guess the direction.
  */
 import { COLUMNS, COLUMN_LABELS, type Column } from './workload';
-import { ROWS, ceilingFor, formatValue, levelTitle, type Results } from './results';
+import { ROWS, bestPeer, brookFigure, ceilingFor, formatValue, levelTitle, type Results } from './results';
 
 const COLORS: Record<Column, string> = {
   'brook-sdk': '#1f4e9c',
@@ -73,8 +73,15 @@ export function renderChart(results: Results): string {
       // Scale to the bars; take in the ceiling only when it is near them.
       const scale = ceiling !== null && ceiling > peak && ceiling <= peak * 1.6 ? ceiling : peak || 1;
       parts.push(`<rect x="${px - 4}" y="${gy}" width="${PANEL_WIDTH}" height="${groupHeight - GROUP_GAP / 2}" fill="${g % 2 ? '#ffffff' : '#f4f6f9'}"/>`);
+      const brook = brookFigure(cells);
+      const peer = bestPeer(row, cells);
+      const verdict =
+        brook.value !== null && peer.value !== null && peer.value > 0
+          ? `Brook ${(brook.value / peer.value).toFixed(2)}× best peer`
+          : '';
       parts.push(
         text(px, gy + 13, row.label, 'font-weight="bold"') +
+          text(px + 300, gy + 13, verdict, 'fill="#1f4e9c"') +
           text(px + PANEL_WIDTH - 10, gy + 13, row.better === 'higher' ? `${row.unit}, higher is better →` : '← lower is better', 'text-anchor="end" fill="#666" font-style="italic"'),
       );
       columns.forEach((c, i) => {
