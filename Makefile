@@ -51,3 +51,11 @@ bench-quick: build
 
 clean:
 	rm -rf dist
+
+# Reliability runs (test/reliability; figures in docs/reliability.md).
+.PHONY: soak fuzz load
+
+# 200 SIGKILL/restart rounds under producers, consumers and commits; prints
+# rounds, acknowledged, lost, duplicated, phantom reads (ARGS="--rounds N --seed S").
+soak: build
+	node dist/scripts/soak.js $(ARGS)
