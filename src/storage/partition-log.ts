@@ -231,7 +231,15 @@ export class PartitionLog extends EventEmitter {
       this.startOffset = this.hw;
     }
     this.recoveryPoint = { offset: this.hw, segmentBaseOffset: active.baseOffset, position: active.size };
-    await this.writeCheckpoint();
+    try {
+      await this.writeCheckpoint();
+    } catch (e) {
+      // On a full disk the broker must still start, so an operator can delete
+      // topics to free space. The old checkpoint stays in place (the write is
+      // temp file + rename); it only makes the next recovery scan further.
+      if (!isBrookError(e, 'DISK_FULL')) throw e;
+      this.logger.warn({ ...this.context(), err: e }, 'disk full: kept the previous partition checkpoint; the next recovery rescans from it');
+    }
   }
 
   private async loadSegments(segments: LogSegment[], checkpoint: PartitionCheckpoint | undefined, cleanShutdown: boolean): Promise<void> {
