@@ -478,6 +478,11 @@ export class PartitionLog extends EventEmitter {
       } catch (rollbackError) {
         this.failure = new BrookError('STORAGE_ERROR', `partition ${this.topic}-${this.partition} is offline: could not undo a failed write`, this.context(), { cause: rollbackError });
       }
+      // Appends that arrived during the rollback were stamped with offsets of
+      // the failed range (nextOffset is only reset at its end): writing them
+      // would leave a gap and hand those offsets out twice. Refuse them too.
+      failed.push(...this.queue);
+      this.queue = [];
     }
     this.logger.error({ ...this.context(), err: error, refused: failed.length }, 'append failed');
     for (const entry of failed) entry.reject(error);
