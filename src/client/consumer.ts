@@ -121,6 +121,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private closing: Promise<void> | undefined;
   private rotation = 0;
   private readonly releases = new Set<Promise<void>>();
+  private commitChain: Promise<void> = Promise.resolve();
 
   constructor(connection: Connection | Partial<ConnectionOptions>, options: Partial<ConsumerOptions> & { groupId: string }, hooks: ConsumerHooks = {}) {
     this.options = consumerOptions(options);
@@ -372,10 +373,12 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   /** The next record, waiting for one; undefined once the consumer is closed. */
   async next(): Promise<ConsumedRecord | undefined> {
     this.markProcessed();
+    if (this.closing) return undefined;
     await this.start();
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.stop.signal.aborted) return undefined;
+      // Once close() begins nothing more is handed out: what close() commits is all that was processed.
+      if (this.closing || this.stop.signal.aborted) return undefined;
       const record = this.nextBuffered();
       if (record) {
         this.current = record;
@@ -422,7 +425,17 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
     due.forEach((p, i) => (p.committed = offsets[i].offset));
   }
 
-  private async sendCommit(offsets: Array<{ topic: string; partition: number; offset: number }>): Promise<void> {
+  /**
+   * Commits run one at a time, in order: an auto-commit computed earlier must
+   * never land after a release's newer commit and move the offset back.
+   */
+  private sendCommit(offsets: Array<{ topic: string; partition: number; offset: number }>): Promise<void> {
+    const run = this.commitChain.then(() => this.sendCommitNow(offsets));
+    this.commitChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sendCommitNow(offsets: Array<{ topic: string; partition: number; offset: number }>): Promise<void> {
     const send = (): Promise<unknown> =>
       this.connection.commitOffsets({ groupId: this.options.groupId, memberId: this.memberId, memberEpoch: this.memberEpoch, offsets });
     try {
