@@ -41,6 +41,8 @@ export {
   stampBaseOffset,
   setLogAppendTime,
   computeBatchCrc,
+  writeBatchHeader,
+  writeBatchCrc,
 } from './record-batch';
 export type {
   TimestampType,
@@ -52,6 +54,7 @@ export type {
   DecodeOptions,
   BatchSlice,
   PartialBatch,
+  BatchHeaderFields,
 } from './record-batch';
 export { crc32c } from './crc32c';
 export {

@@ -267,22 +267,9 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
 
   // Pass 2: write.
   const buf = Buffer.allocUnsafe(size);
-  writeInt64(buf, BASE_OFFSET_OFFSET, baseOffset);
-  writeInt32(buf, LENGTH_OFFSET, size - LOG_OVERHEAD);
-  writeInt32(buf, PARTITION_LEADER_EPOCH_OFFSET, partitionLeaderEpoch);
-  buf[MAGIC_OFFSET] = MAGIC_V2;
   let attributes = timestampType === 'LogAppendTime' ? TIMESTAMP_TYPE_MASK : 0;
   if (options.isTransactional) attributes |= TRANSACTIONAL_FLAG_MASK;
-  buf[ATTRIBUTES_OFFSET] = 0;
-  buf[ATTRIBUTES_OFFSET + 1] = attributes;
-  writeInt32(buf, LAST_OFFSET_DELTA_OFFSET, count === 0 ? 0 : count - 1);
-  writeInt64(buf, BASE_TIMESTAMP_OFFSET, baseTimestamp);
-  writeInt64(buf, MAX_TIMESTAMP_OFFSET, maxTimestamp);
-  writeInt64(buf, PRODUCER_ID_OFFSET, producerId);
-  buf[PRODUCER_EPOCH_OFFSET] = (producerEpoch >> 8) & 0xff;
-  buf[PRODUCER_EPOCH_OFFSET + 1] = producerEpoch & 0xff;
-  writeInt32(buf, BASE_SEQUENCE_OFFSET, baseSequence);
-  writeInt32(buf, RECORDS_COUNT_OFFSET, count);
+  writeBatchHeader(buf, { baseOffset, partitionLeaderEpoch, attributes, recordCount: count, baseTimestamp, maxTimestamp, producerId, producerEpoch, baseSequence });
 
   let position = BATCH_HEADER_SIZE;
   headerIndex = 0;
@@ -310,8 +297,49 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   if (position !== size) {
     throw new BrookError('INVARIANT_VIOLATION', `invariant violated: encoded ${position} bytes but sized the batch at ${size}`);
   }
-  writeUint32(buf, CRC_OFFSET, crc32c(buf, ATTRIBUTES_OFFSET, size));
+  writeBatchCrc(buf);
   return buf;
+}
+
+/** The header fields an encoder chooses; the length and CRC follow from the bytes. */
+export interface BatchHeaderFields {
+  baseOffset: number;
+  partitionLeaderEpoch: number;
+  attributes: number;
+  recordCount: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+}
+
+/**
+ * Writes the 61-byte header at the start of `buf`, which holds exactly one
+ * batch (its length is `buf.length`), with a zero CRC: call `writeBatchCrc`
+ * once the records are in. For encoders that write records themselves.
+ */
+export function writeBatchHeader(buf: Buffer, fields: BatchHeaderFields): void {
+  writeInt64(buf, BASE_OFFSET_OFFSET, fields.baseOffset);
+  writeInt32(buf, LENGTH_OFFSET, buf.length - LOG_OVERHEAD);
+  writeInt32(buf, PARTITION_LEADER_EPOCH_OFFSET, fields.partitionLeaderEpoch);
+  buf[MAGIC_OFFSET] = MAGIC_V2;
+  writeUint32(buf, CRC_OFFSET, 0);
+  buf[ATTRIBUTES_OFFSET] = (fields.attributes >> 8) & 0xff;
+  buf[ATTRIBUTES_OFFSET + 1] = fields.attributes & 0xff;
+  writeInt32(buf, LAST_OFFSET_DELTA_OFFSET, fields.recordCount === 0 ? 0 : fields.recordCount - 1);
+  writeInt64(buf, BASE_TIMESTAMP_OFFSET, fields.baseTimestamp);
+  writeInt64(buf, MAX_TIMESTAMP_OFFSET, fields.maxTimestamp);
+  writeInt64(buf, PRODUCER_ID_OFFSET, fields.producerId);
+  buf[PRODUCER_EPOCH_OFFSET] = (fields.producerEpoch >> 8) & 0xff;
+  buf[PRODUCER_EPOCH_OFFSET + 1] = fields.producerEpoch & 0xff;
+  writeInt32(buf, BASE_SEQUENCE_OFFSET, fields.baseSequence);
+  writeInt32(buf, RECORDS_COUNT_OFFSET, fields.recordCount);
+}
+
+/** Computes and stores the CRC-32C of the one batch that fills `buf`. */
+export function writeBatchCrc(buf: Buffer): void {
+  writeUint32(buf, CRC_OFFSET, crc32c(buf, ATTRIBUTES_OFFSET, buf.length));
 }
 
 function timestampOf(record: RecordInput, defaultTimestamp: number): number {

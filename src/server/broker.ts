@@ -26,7 +26,7 @@ import type { BrokerContext } from './broker-context';
 import { formatListenAddress, type BrokerConfig, type ListenAddress } from './config';
 import { createGroupsService } from './groups-service';
 import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
-import { createLogService } from './log-service';
+import { createLogService, logServiceDefinition } from './log-service';
 import { createLogger, type Logger } from './logger';
 import { BrokerMetrics } from './metrics';
 import { ConsumerOffsetsStore, topicMetadataOver } from './offsets-store';
@@ -37,7 +37,7 @@ export type { BrokerContext };
 /** The services the broker serves. Add a line here to serve another. */
 function brookServices(context: BrokerContext): ServiceRegistration[] {
   return [
-    { definition: serviceDefinition('Log'), handlers: createLogService(context) },
+    { definition: logServiceDefinition(), handlers: createLogService(context) },
     { definition: serviceDefinition('Admin'), handlers: createAdminService(context) },
     { definition: serviceDefinition('Groups'), handlers: createGroupsService(context.coordinator) },
   ];

@@ -13,9 +13,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { BrookError } from '../common/errors';
 import { partitionForKey } from '../common/partitioner';
-import type { pb } from '../protocol';
-import { encodeRecordBatch, forEachRecord, readBatchHeader, splitBatches, type RecordInput } from '../record';
+import { serviceDefinition, type pb } from '../protocol';
+import { forEachRecord, readBatchHeader, splitBatches } from '../record';
 import type { BrokerContext } from './broker-context';
+import { decodeProduceRequest, type ProduceRequestView } from './produce-request';
 import { serverStream, unary } from './grpc-server';
 import type { PartitionStore, TopicStore } from './store-interface';
 import { fieldError, requireInt, requireOffset, requirePartition, requireTopic } from './validate';
@@ -75,16 +76,6 @@ function callSignal(shutdown: AbortSignal, call: grpc.ServerUnaryCall<unknown, u
   return controller;
 }
 
-function toRecordInput(record: pb.Record__Output, index: number): RecordInput {
-  if (record.timestampMs < 0) throw fieldError(`records[${index}].timestamp_ms`, record.timestampMs, 'milliseconds since the epoch, or 0 for broker time');
-  return {
-    key: record.key ?? null,
-    value: record.value ?? null,
-    headers: record.headers.map((h) => ({ key: h.key, value: h.value ?? null })),
-    timestampMs: record.timestampMs,
-  };
-}
-
 /** Decodes stored batches into FetchedRecords, dropping records below `fromOffset`. */
 function decodeRecords(data: Buffer, fromOffset: number): pb.FetchedRecord__Output[] {
   const out: pb.FetchedRecord__Output[] = [];
@@ -104,6 +95,16 @@ function decodeRecords(data: Buffer, fromOffset: number): pb.FetchedRecord__Outp
   return out;
 }
 
+/**
+ * brook.v1.Log as grpc-js serves it, with Produce requests decoded by
+ * decodeProduceRequest instead of protobufjs (the records stay in the wire
+ * bytes; see produce-request.ts for the figures).
+ */
+export function logServiceDefinition(): grpc.ServiceDefinition {
+  const definition = serviceDefinition('Log');
+  return { ...definition, Produce: { ...definition.Produce, requestDeserialize: decodeProduceRequest } };
+}
+
 export function createLogService(context: BrokerContext): grpc.UntypedServiceImplementation {
   const { store, config, metrics, logger, shutdown } = context;
   /** Round-robin cursor per topic for keyless records. */
@@ -111,7 +112,9 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
 
   const partitionCount = async (topic: string): Promise<number> => (await store.describeTopic(topic)).partitionCount;
 
-  async function produce(request: pb.ProduceRequest__Output): Promise<pb.ProduceResponse> {
+  /** `request` comes from decodeProduceRequest (see produce-request.ts), not protobufjs. */
+  async function produce(request: ProduceRequestView): Promise<pb.ProduceResponse> {
+    if (request.malformed !== undefined) throw new BrookError('INVALID_ARGUMENT', `malformed ProduceRequest: ${request.malformed}`);
     const topic = requireTopic('topic', request.topic, { forWrite: true });
     const acksNone = request.acks === 'ACKS_NONE';
     const explicit = request.partition === undefined || request.partition === null ? undefined : requirePartition(request.partition);
@@ -121,7 +124,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     const plan: Array<{ partition: number; log: PartitionStore; batch: Buffer; recordCount: number; indexes: number[] | null }> = [];
 
     if (request.recordBatch.length > 0) {
-      if (request.records.length > 0) throw new BrookError('INVALID_ARGUMENT', 'set either records or record_batch, not both', { topic });
+      if (request.records.count > 0) throw new BrookError('INVALID_ARGUMENT', 'set either records or record_batch, not both', { topic });
       if (explicit === undefined) throw new BrookError('INVALID_ARGUMENT', 'record_batch needs partition: a client-built batch goes to the partition it names', { topic });
       const log = store.partition(topic, explicit);
       const batch = request.recordBatch;
@@ -133,21 +136,27 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       if (header.recordCount > limits.maxRecordsPerRequest) throw tooMany(topic, header.recordCount);
       plan.push({ partition: explicit, log, batch, recordCount: header.recordCount, indexes: null });
     } else {
-      const count = request.records.length;
+      const records = request.records;
+      const count = records.count;
       if (count === 0) throw new BrookError('INVALID_ARGUMENT', 'a produce request needs at least one record (or a record_batch)', { topic });
       if (count > limits.maxRecordsPerRequest) throw tooMany(topic, count);
-      const inputs = request.records.map(toRecordInput);
-      const groups = new Map<number, number[]>();
+      for (let i = 0; i < count; i++) {
+        const timestampMs = records.timestampMs(i);
+        if (timestampMs < 0) throw fieldError(`records[${i}].timestamp_ms`, timestampMs, 'milliseconds since the epoch, or 0 for broker time');
+      }
+      // Record indexes per partition; null: every record, in order.
+      const groups = new Map<number, number[] | null>();
       if (explicit !== undefined) {
         store.partition(topic, explicit); // UNKNOWN_TOPIC / UNKNOWN_PARTITION before any work
-        groups.set(explicit, inputs.map((_, i) => i));
+        groups.set(explicit, null);
       } else {
         const partitions = await partitionCount(topic);
         let keyless: number | undefined;
-        inputs.forEach((input, i) => {
+        for (let i = 0; i < count; i++) {
+          const key = records.key(i);
           let p: number;
-          if (input.key) {
-            p = partitionForKey(input.key, partitions);
+          if (key !== null) {
+            p = partitionForKey(key, partitions);
           } else {
             if (keyless === undefined) {
               const cursor = nextKeylessPartition.get(topic) ?? Math.floor(Math.random() * partitions);
@@ -159,14 +168,15 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
           const list = groups.get(p);
           if (list) list.push(i);
           else groups.set(p, [i]);
-        });
+        }
+        if (groups.size === 1) groups.set(groups.keys().next().value as number, null);
       }
       const now = Date.now();
       for (const [partition, indexes] of [...groups].sort((a, b) => a[0] - b[0])) {
         const log = store.partition(topic, partition);
-        const batch = encodeRecordBatch(indexes.map((i) => inputs[i]), { baseTimestampMs: now, timestampType: log.config.messageTimestampType });
+        const batch = records.encodeBatch(indexes, now, log.config.messageTimestampType);
         if (batch.length > log.config.maxMessageBytes) throw tooLarge(topic, partition, batch.length, log.config.maxMessageBytes);
-        plan.push({ partition, log, batch, recordCount: indexes.length, indexes: groups.size === 1 ? null : indexes });
+        plan.push({ partition, log, batch, recordCount: indexes === null ? count : indexes.length, indexes: groups.size === 1 ? null : indexes });
       }
     }
 

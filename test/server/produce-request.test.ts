@@ -1,0 +1,85 @@
+import { serviceDefinition } from '../../src/protocol';
+import { encodeRecordBatch, validateRecordBatch, type RecordInput } from '../../src/record';
+import { decodeProduceRequest } from '../../src/server/produce-request';
+
+const produce = serviceDefinition('Log').Produce;
+const serialize = (request: object): Buffer => produce.requestSerialize(request);
+
+/** What the handler did before: protobufjs decode, then encodeRecordBatch. */
+function reference(wire: Buffer, indexes: number[] | null, now: number, type: 'CreateTime' | 'LogAppendTime'): Buffer {
+  const decoded = produce.requestDeserialize(wire) as { records: Array<{ key?: Buffer; value?: Buffer; headers: Array<{ key: string; value?: Buffer }>; timestampMs: number }> };
+  const inputs: RecordInput[] = decoded.records.map((r) => ({ key: r.key ?? null, value: r.value ?? null, headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? null })), timestampMs: r.timestampMs }));
+  return encodeRecordBatch(indexes === null ? inputs : indexes.map((i) => inputs[i]), { baseTimestampMs: now, timestampType: type });
+}
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 0x100000000;
+  };
+}
+
+describe('decodeProduceRequest', () => {
+  it('reads the scalar fields and the record_batch as a view', () => {
+    const batch = encodeRecordBatch([{ value: Buffer.from('v') }]);
+    const view = decodeProduceRequest(serialize({ topic: 'töpic', partition: 3, acks: 'ACKS_NONE', recordBatch: batch }));
+    expect(view).toMatchObject({ topic: 'töpic', partition: 3, acks: 'ACKS_NONE', malformed: undefined });
+    expect(view.recordBatch.equals(batch)).toBe(true);
+    expect(view.records.count).toBe(0);
+    expect(decodeProduceRequest(serialize({ topic: 't' }))).toMatchObject({ partition: undefined, acks: 'ACKS_LEADER' });
+    expect(decodeProduceRequest(serialize({ topic: 't', partition: 0 })).partition).toBe(0);
+    expect(decodeProduceRequest(serialize({ topic: 't', partition: -5 })).partition).toBe(-5);
+  });
+
+  it('encodes the same batch bytes as protobufjs + encodeRecordBatch, for random records', () => {
+    const random = seeded(42);
+    const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    for (let round = 0; round < 200; round++) {
+      const count = 1 + Math.floor(random() * 40);
+      const records = Array.from({ length: count }, () => {
+        const r: Record<string, unknown> = {};
+        if (random() < 0.7) r.key = bytes(Math.floor(random() * 20));
+        if (random() < 0.9) r.value = bytes(Math.floor(random() < 0.1 ? random() * 300 : random() * 30));
+        if (random() < 0.3) r.headers = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, h) => (random() < 0.5 ? { key: `h${h}é` } : { key: `k${h}`, value: bytes(Math.floor(random() * 5)) }));
+        const t = random();
+        if (t < 0.3) r.timestampMs = 1_700_000_000_000 + Math.floor(random() * 1e6);
+        else if (t < 0.35) r.timestampMs = Math.floor(random() * 100);
+        return r;
+      });
+      const wire = serialize({ topic: 't', records });
+      const view = decodeProduceRequest(wire);
+      expect(view.malformed).toBeUndefined();
+      expect(view.records.count).toBe(count);
+      const now = 1_700_000_500_000;
+      for (const type of ['CreateTime', 'LogAppendTime'] as const) {
+        const ours = view.records.encodeBatch(null, now, type);
+        expect(ours.equals(reference(wire, null, now, type))).toBe(true);
+        validateRecordBatch(ours, 0, ours.length);
+      }
+      const subset = Array.from({ length: count }, (_, i) => i).filter(() => random() < 0.5);
+      if (subset.length > 0) expect(view.records.encodeBatch(subset, now, 'CreateTime').equals(reference(wire, subset, now, 'CreateTime'))).toBe(true);
+      for (let i = 0; i < count; i++) {
+        const key = records[i].key as Buffer | undefined;
+        expect(view.records.key(i)).toEqual(key ?? null);
+      }
+    }
+  });
+
+  it('reads negative and large int64 timestamps as numbers', () => {
+    const view = decodeProduceRequest(serialize({ topic: 't', records: [{ value: Buffer.from('a'), timestampMs: -7 }, { value: null, timestampMs: 2 ** 52 + 3 }] }));
+    expect(view.records.timestampMs(0)).toBe(-7);
+    expect(view.records.timestampMs(1)).toBe(2 ** 52 + 3);
+  });
+
+  it('skips unknown fields and reports malformed bytes without throwing', () => {
+    const wire = serialize({ topic: 't', records: [{ value: Buffer.from('a') }] });
+    // field 15, varint 1, then field 16 (LEN) "xy": unknown to this decoder
+    const extended = Buffer.concat([wire, Buffer.from([0x78, 0x01, 0x82, 0x01, 0x02, 0x78, 0x79])]);
+    const view = decodeProduceRequest(extended);
+    expect(view.malformed).toBeUndefined();
+    expect(view.records.count).toBe(1);
+    expect(decodeProduceRequest(wire.subarray(0, wire.length - 1)).malformed).toMatch(/runs past the end/);
+    expect(decodeProduceRequest(Buffer.from([0x0b])).malformed).toMatch(/wire type 3/);
+  });
+});
