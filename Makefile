@@ -59,3 +59,8 @@ clean:
 # rounds, acknowledged, lost, duplicated, phantom reads (ARGS="--rounds N --seed S").
 soak: build
 	node dist/scripts/soak.js $(ARGS)
+
+# Hostile input against every RPC: 100,000 calls; prints the status
+# histogram and crashes (ARGS="--calls N --seed S").
+fuzz: build
+	node dist/scripts/fuzz.js $(ARGS)
