@@ -57,8 +57,16 @@ async function main(): Promise<void> {
     .option('--levels <list>', 'comma-separated subset of fsync,buffered', DURABILITY_LEVELS.join(','))
     .option('--no-ceilings', 'skip the ceiling measurements')
     .option('--out <dir>', 'where latest.{json,md,svg} go', path.join(ROOT, 'bench', 'results'))
+    .option('--render-only', 'rewrite latest.md and latest.svg from latest.json without running anything', false)
     .parse(process.argv);
-  const opts = program.opts<{ quick: boolean; systems: string; levels: string; ceilings: boolean; out: string }>();
+  const opts = program.opts<{ quick: boolean; systems: string; levels: string; ceilings: boolean; out: string; renderOnly: boolean }>();
+  if (opts.renderOnly) {
+    const saved = JSON.parse(fs.readFileSync(path.join(opts.out, 'latest.json'), 'utf8')) as Results;
+    writeAtomically(path.join(opts.out, 'latest.md'), markdownTable(saved));
+    writeAtomically(path.join(opts.out, 'latest.svg'), renderChart(saved));
+    log(`re-rendered latest.md and latest.svg from ${path.join(opts.out, 'latest.json')}`);
+    return;
+  }
 
   const profile = PROFILES[opts.quick ? 'quick' : 'full'];
   const systems = new Set(opts.systems.split(',').map((s) => s.trim())) as RunOptions['systems'];

@@ -75,14 +75,18 @@ export function renderChart(results: Results): string {
       parts.push(`<rect x="${px - 4}" y="${gy}" width="${PANEL_WIDTH}" height="${groupHeight - GROUP_GAP / 2}" fill="${g % 2 ? '#ffffff' : '#f4f6f9'}"/>`);
       const brook = brookFigure(cells);
       const peer = bestPeer(row, cells);
-      const verdict =
-        brook.value !== null && peer.value !== null && peer.value > 0
-          ? `Brook ${(brook.value / peer.value).toFixed(2)}× best peer`
-          : '';
+      // Said the same way for rates and latencies: ahead or behind the best peer, by how much.
+      let verdict = '';
+      let verdictColor = '#333';
+      if (brook.value !== null && peer.value !== null && peer.value > 0 && brook.value > 0) {
+        const lead = row.better === 'higher' ? brook.value / peer.value : peer.value / brook.value;
+        verdict = lead >= 1 ? `Brook ahead of best peer ${lead.toFixed(2)}×` : `Brook behind best peer ${(1 / lead).toFixed(2)}×`;
+        verdictColor = lead >= 1 ? '#1d7a33' : '#b8322a';
+      }
       parts.push(
         text(px, gy + 13, row.label, 'font-weight="bold"') +
-          text(px + 300, gy + 13, verdict, 'fill="#1f4e9c"') +
-          text(px + PANEL_WIDTH - 10, gy + 13, row.better === 'higher' ? `${row.unit}, higher is better →` : '← lower is better', 'text-anchor="end" fill="#666" font-style="italic"'),
+          text(px + 255, gy + 13, verdict, `fill="${verdictColor}"`) +
+          text(px + PANEL_WIDTH - 10, gy + 13, row.better === 'higher' ? 'higher is better →' : '← lower is better', 'text-anchor="end" fill="#666" font-style="italic"'),
       );
       columns.forEach((c, i) => {
         const y = gy + GROUP_TITLE + i * (BAR_HEIGHT + BAR_GAP);
