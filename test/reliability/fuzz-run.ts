@@ -32,7 +32,7 @@ export interface FuzzOptions {
   seed: number;
   /** Calls in flight at once (default 16). */
   concurrency?: number;
-  /** Per-call deadline (default 10 s); the broker caps long polls at 1 s, so hitting it means a hang. */
+  /** Per-call deadline (default 30 s); the broker caps long polls at 1 s, so hitting it means a hang. */
   deadlineMs?: number;
   onProgress?: (report: FuzzReport) => void;
 }
@@ -58,7 +58,7 @@ export interface FuzzReport {
   elapsedMs: number;
 }
 
-interface Method {
+export interface Method {
   service: 'Log' | 'Admin' | 'Groups';
   name: string;
   path: string;
@@ -209,7 +209,8 @@ function messageFor(method: Method, r: Random): object {
       return {
         groupId: groupId(r), memberId: r.chance(0.5) ? '' : hostileString(r), memberEpoch: hostileInt32(r),
         instanceId: r.chance(0.3) ? hostileString(r) : undefined,
-        topics: Array.from({ length: r.chance(0.02) ? 100_000 : r.int(0, 3) }, () => topicName(r)),
+        // Huge lists use short names (a 100,000-entry list of 100 KB names would be a 10 GB message).
+        topics: r.chance(0.02) ? Array.from({ length: 100_000 }, (_, k) => `t${k % 1000}`) : Array.from({ length: r.int(0, 3) }, () => topicName(r)),
         owned: Array.from({ length: r.int(0, 3) }, () => ({ topic: topicName(r), partitions: Array.from({ length: r.chance(0.05) ? 100_000 : r.int(0, 3) }, () => hostileInt32(r)) })),
         sessionTimeoutMs: r.pick([0, 1, 999, 1000, 45_000, 1_800_001, -1, 2 ** 31 - 1]),
         assignor: r.chance(0.5) ? r.pick(['range', 'roundrobin', 'sticky', '', 'bogus']) : undefined,
@@ -306,6 +307,13 @@ export function healthServing(client: grpc.Client, deadlineMs = 5000): Promise<b
   });
 }
 
+/** Call `i` of the run with `seed`: its method and wire bytes (for replaying one call alone). */
+export function fuzzCallAt(seed: number, i: number, all: Method[] = methods()): { method: Method; bytes: Buffer; random: Random } {
+  const random = new Random(callSeed(seed, i));
+  const method = random.pick(all);
+  return { method, bytes: wireBytes(method, random), random };
+}
+
 function callSeed(seed: number, i: number): number {
   return (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(i + 1, 0xc2b2ae35)) >>> 0;
 }
@@ -345,10 +353,10 @@ async function writeKnownData(addr: string): Promise<void> {
 
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const concurrency = options.concurrency ?? 16;
-  const deadlineMs = options.deadlineMs ?? 10_000;
+  const deadlineMs = options.deadlineMs ?? 30_000;
   const all = methods();
   const started = Date.now();
-  // Long polls capped at 1 s so that a call hitting its 10 s deadline is a hang, not a wait.
+  // Long polls capped at 1 s so that a call hitting its 30 s deadline is a hang, not a wait.
   const brokerConfig = { 'limits.max_wait_ms': 1000 };
   let broker: BrokerProcess = await startBroker({ config: brokerConfig });
   const report: FuzzReport = {
@@ -383,9 +391,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   };
 
   const one = async (i: number): Promise<void> => {
-    const r = new Random(callSeed(options.seed, i));
-    const method = r.pick(all);
-    const bytes = wireBytes(method, r);
+    const { method, bytes, random: r } = fuzzCallAt(options.seed, i, all);
     const deadline = Date.now() + deadlineMs;
     const status = await new Promise<{ code: number; details: string } | 'fuzzer-cancelled'>((resolve) => {
       if (!method.streaming) {
