@@ -64,3 +64,8 @@ soak: build
 # histogram and crashes (ARGS="--calls N --seed S").
 fuzz: build
 	node dist/scripts/fuzz.js $(ARGS)
+
+# 1,000 connections and 2,000 partitions: rates, latencies with and without a
+# slow consumer, broker RSS, start-up after clean and unclean stops.
+load: build
+	node dist/scripts/load.js $(ARGS)

@@ -15,6 +15,13 @@ function flag(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+// Ctrl-C or SIGTERM: take the broker down with us (exit handlers do not run on a signal).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void stopAllBrokers().finally(() => process.exit(130));
+  });
+}
+
 async function main(): Promise<void> {
   const rounds = Number(flag('--rounds') ?? process.env.BROOK_SOAK_ROUNDS ?? 200);
   const seed = flag('--seed') !== undefined ? Number(flag('--seed')) : seedFrom('BROOK_CRASH_SEED');

@@ -1,0 +1,26 @@
+/**
+ * Reduced load run for `make test`: 200 connections, 500 partitions (5 topics
+ * × 100), producers and long-polling consumers, then a stalled subscriber and
+ * a slow fetcher. `make load` runs 1,000 connections and 2,000 partitions.
+ */
+import { stopAllBrokers } from '../helpers/broker';
+import { runLoad } from './load-run';
+
+afterAll(async () => {
+  await stopAllBrokers();
+});
+
+it('holds 200 connections and 500 partitions; a stalled consumer does not slow the others', async () => {
+  const report = await runLoad({ connections: 200, topics: 5, partitionsPerTopic: 100, phaseMs: 6000, onLog: (line) => console.log(line) });
+  console.log(JSON.stringify(report, null, 1));
+  expect(report.brokerAliveThroughout).toBe(true);
+  expect(report.brokerSockets).toBeGreaterThanOrEqual(200);
+  const a = report.withoutSlowConsumer;
+  const b = report.withSlowConsumer;
+  expect(a.produceErrors + a.fetchErrors + b.produceErrors + b.fetchErrors).toBe(0);
+  expect(a.consumedPerSec).toBeGreaterThan(0);
+  // The others keep their pace with the slow consumer around (loose bound: a shared 2-core box).
+  expect(b.consumedPerSec).toBeGreaterThan(a.consumedPerSec * 0.7);
+  expect(b.producedPerSec).toBeGreaterThan(a.producedPerSec * 0.7);
+  expect(report.rssMaxKiB).toBeLessThan(1024 * 1024);
+}, 170_000);
