@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const seed = flag('--seed') !== undefined ? Number(flag('--seed')) >>> 0 : seedFrom('BROOK_FUZZ_SEED');
   if (!Number.isSafeInteger(calls) || calls < 1) throw new Error(`--calls must be a positive integer, got ${flag('--calls')}`);
   console.log(`fuzz: ${calls} calls, seed ${seed}`);
-  const report = await runFuzz({ calls, seed, onProgress: (r) => console.log(formatFuzzReport(r).split('\n')[0]) });
+  const report = await runFuzz({ calls, seed, onProgress: (r) => console.log(`[${(r.elapsedMs / 1000).toFixed(0)} s] calls=${r.calls} crashes=${r.crashes} hangs=${r.deadlineExceeded.length} internal_errors=${r.internalErrors.length} max_rss_kib=${r.maxRssKiB}`) });
   await stopAllBrokers();
   console.log(formatFuzzReport(report));
   for (const h of report.deadlineExceeded.slice(0, 20)) console.log(`hang: call ${h.call} ${h.method}`);
