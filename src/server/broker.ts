@@ -26,6 +26,7 @@ import type { BrokerContext } from './broker-context';
 import { formatListenAddress, type BrokerConfig, type ListenAddress } from './config';
 import { createGroupsService } from './groups-service';
 import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
+import { reserveHeap } from './heap-reserve';
 import { createLogService, logServiceDefinition } from './log-service';
 import { createLogger, type Logger } from './logger';
 import { BrokerMetrics } from './metrics';
@@ -67,6 +68,7 @@ export class Broker {
   ) {}
 
   static async start(config: BrokerConfig, logger: Logger): Promise<Broker> {
+    reserveHeap();
     const abort = new AbortController();
     let store: TopicStore | undefined;
     const metrics = new BrokerMetrics(() => store);
