@@ -41,6 +41,7 @@ import { decodeRecordBatch, encodeRecordBatch, setLogAppendTime, stampBaseOffset
 import { readChecksummed, writeChecksummedAtomically } from './checksummed-file';
 import { isNotFound, type StorageFileSystem } from './file-system';
 import { LogSegment, LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, type SegmentBatch } from './log-segment';
+import { ProducerStateManager, type ProducerBatch } from './producer-state';
 import type { StorageLogger } from './logger';
 import type { TopicConfig } from './topic-config';
 
@@ -97,6 +98,8 @@ interface PendingAppend extends SegmentBatch {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Producers idle this long (by their last batch's timestamp) are forgotten at the next snapshot: Kafka's producer.id.expiration.ms default. */
+const PRODUCER_ID_EXPIRATION_MS = 24 * 60 * 60 * 1000;
 
 export class PartitionLog extends EventEmitter {
   readonly topic: string;
@@ -125,6 +128,8 @@ export class PartitionLog extends EventEmitter {
   private failure: BrookError | undefined;
   private closed = false;
   private metadataChain: Promise<void> = Promise.resolve();
+  /** Idempotent producers' sequences (see producer-state.ts); checked in `prepare`, advanced by the writer. */
+  readonly producerState: ProducerStateManager;
 
   private constructor(options: PartitionLogOptions) {
     super();
@@ -136,6 +141,7 @@ export class PartitionLog extends EventEmitter {
     this.logger = options.logger;
     this.fileSystem = options.fileSystem;
     this.lastFlushMonotonicMs = options.clock.monotonicMs();
+    this.producerState = new ProducerStateManager({ dir: options.dir, topic: options.topic, partition: options.partition, fileSystem: options.fileSystem, logger: options.logger });
   }
 
   get logStartOffset(): number {
@@ -231,6 +237,7 @@ export class PartitionLog extends EventEmitter {
       this.startOffset = this.hw;
     }
     this.recoveryPoint = { offset: this.hw, segmentBaseOffset: active.baseOffset, position: active.size };
+    await this.producerState.load(this.segments, this.nextOffset, this.clock.nowMs());
     try {
       await this.writeCheckpoint();
     } catch (e) {
@@ -326,11 +333,14 @@ export class PartitionLog extends EventEmitter {
   append(batch: Buffer): Promise<AppendResult> {
     try {
       const entry = this.prepare(batch);
-      return new Promise<AppendResult>((resolve, reject) => {
+      if ('duplicateOf' in entry) return this.answerDuplicate(entry.duplicateOf);
+      const promise = new Promise<AppendResult>((resolve, reject) => {
         const pending: PendingAppend = { ...entry, resolve, reject };
         this.queue.push(pending);
         if (!this.writing) void this.runWriter();
       });
+      if (entry.producerBatch) entry.producerBatch.result = promise;
+      return promise;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -346,7 +356,18 @@ export class PartitionLog extends EventEmitter {
     return this.append(batch);
   }
 
-  private prepare(batch: Buffer): Omit<PendingAppend, 'resolve' | 'reject'> {
+  /**
+   * A retry of a batch the producer state remembers: the original offsets,
+   * once the original is durable (the same outcome as the original append
+   * when it is still in flight in this process).
+   */
+  private answerDuplicate(original: ProducerBatch): Promise<AppendResult> {
+    if (original.result) return original.result as Promise<AppendResult>;
+    const recordCount = original.lastOffset - original.baseOffset + 1;
+    return Promise.resolve({ baseOffset: original.baseOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1, recordCount });
+  }
+
+  private prepare(batch: Buffer): (Omit<PendingAppend, 'resolve' | 'reject'> & { readonly producerBatch?: ProducerBatch }) | { readonly duplicateOf: ProducerBatch } {
     if (this.closed) throw new BrookError('SHUTTING_DOWN', `partition ${this.topic}-${this.partition} is closed`, this.context());
     if (this.failure) throw this.failure;
     if (!Buffer.isBuffer(batch)) throw new BrookError('INVALID_ARGUMENT', 'append needs a Buffer holding one record batch', this.context());
@@ -355,6 +376,10 @@ export class PartitionLog extends EventEmitter {
       throw new BrookError('RECORD_TOO_LARGE', `record batch of ${batch.length} bytes exceeds max.message.bytes=${limit} for topic ${this.topic}`, this.context());
     }
     const header = validateRecordBatch(batch, 0, batch.length);
+    // One map lookup for idempotent batches, in the same synchronous step that
+    // assigns offsets: two copies of one batch can never both be written.
+    const sequence = this.producerState.check(header);
+    if (sequence.kind === 'duplicate') return { duplicateOf: sequence.batch };
     const baseOffset = this.nextOffset;
     const lastOffset = baseOffset + header.lastOffsetDelta;
     stampBaseOffset(batch, 0, baseOffset);
@@ -366,7 +391,8 @@ export class PartitionLog extends EventEmitter {
       maxTimestamp = logAppendTimeMs;
     }
     this.nextOffset = lastOffset + 1;
-    const entry = { buffer: batch, baseOffset, lastOffset, maxTimestamp, recordCount: header.recordCount, logAppendTimeMs };
+    const producerBatch = sequence.kind === 'new' ? this.producerState.register(sequence, baseOffset, lastOffset, maxTimestamp, this.clock.nowMs()) : undefined;
+    const entry = { buffer: batch, baseOffset, lastOffset, maxTimestamp, recordCount: header.recordCount, logAppendTimeMs, producerBatch };
     return entry;
   }
 
@@ -418,10 +444,26 @@ export class PartitionLog extends EventEmitter {
       this.recoveryPoint = { offset: end, segmentBaseOffset: active.baseOffset, position };
       this.lastFlushMonotonicMs = this.clock.monotonicMs();
     }
+    this.producerState.completeUpTo(end);
     this.hwPosition = { segment: active, position };
     this.advanceHighWatermark(end);
     for (const entry of round) {
       entry.resolve({ baseOffset: entry.baseOffset, lastOffset: entry.lastOffset, logAppendTimeMs: entry.logAppendTimeMs, recordCount: entry.recordCount });
+    }
+  }
+
+  /**
+   * Snapshots the producer state of everything below `offset` (at a roll or
+   * a clean close), so the next load scans only the log after it. A failed
+   * snapshot costs only a longer scan at the next load, never an append.
+   */
+  private async snapshotProducerState(offset: number): Promise<void> {
+    this.producerState.completeUpTo(offset);
+    this.producerState.removeExpired(this.clock.nowMs(), PRODUCER_ID_EXPIRATION_MS);
+    try {
+      await this.producerState.takeSnapshot(offset);
+    } catch (e) {
+      this.logger.warn({ ...this.context(), err: e, offset }, 'could not write a producer state snapshot; the next load scans further back');
     }
   }
 
@@ -454,6 +496,7 @@ export class PartitionLog extends EventEmitter {
     this.segments = [...this.segments, segment];
     if (sync) this.recoveryPoint = { offset: old.nextOffset, segmentBaseOffset: old.baseOffset, position: old.size };
     this.logger.info({ ...this.context(), baseOffset, previousSize: old.size }, 'rolled a new segment');
+    await this.snapshotProducerState(baseOffset);
   }
 
   /**
@@ -484,6 +527,10 @@ export class PartitionLog extends EventEmitter {
       failed.push(...this.queue);
       this.queue = [];
     }
+    // The refused batches' sequences were never written: forget them, and
+    // anything the rollback took back, so the producer's retries are accepted.
+    this.producerState.abortPending();
+    this.producerState.truncateTo(this.nextOffset);
     this.logger.error({ ...this.context(), err: error, refused: failed.length }, 'append failed');
     for (const entry of failed) entry.reject(error);
   }
@@ -727,6 +774,7 @@ export class PartitionLog extends EventEmitter {
     if (!this.failure) {
       await this.flush();
       await this.active.writeIndexFiles(true);
+      await this.snapshotProducerState(this.nextOffset);
       await this.writeCheckpoint();
     }
     await this.metadataChain;
