@@ -28,10 +28,17 @@ export function estimateRecordBytes(record: OutgoingRecord): number {
   return bytes;
 }
 
-export function encodeBatch(records: readonly OutgoingRecord[]): Buffer {
+/** The idempotent-producer fields of a batch: who sent it and the sequence of its first record. */
+export interface BatchIdentity {
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+}
+
+export function encodeBatch(records: readonly OutgoingRecord[], identity?: BatchIdentity): Buffer {
   let baseTimestampMs = records[0]?.timestampMs ?? Date.now();
   for (const r of records) if (r.timestampMs < baseTimestampMs) baseTimestampMs = r.timestampMs;
-  return encodeRecordBatch(records, { baseTimestampMs });
+  return encodeRecordBatch(records, identity ? { baseTimestampMs, ...identity } : { baseTimestampMs });
 }
 
 /**

@@ -23,6 +23,8 @@ type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.C
 export interface ProduceTransport {
   produce(request: pb.ProduceRequest, timeoutMs?: number): Promise<pb.ProduceResponse__Output>;
   partitionCount(topic: string): Promise<number>;
+  /** Log.InitProducerId; a transport without it makes the producer non-idempotent. */
+  initProducerId?(request: pb.InitProducerIdRequest, timeoutMs?: number): Promise<pb.InitProducerIdResponse__Output>;
 }
 
 export class Connection implements ProduceTransport {
@@ -74,6 +76,10 @@ export class Connection implements ProduceTransport {
   }
 
   // --- Log ---
+  initProducerId(request: pb.InitProducerIdRequest, timeoutMs?: number): Promise<pb.InitProducerIdResponse__Output> {
+    return this.call(this.log, 'InitProducerId', request, {}, timeoutMs);
+  }
+
   produce(request: pb.ProduceRequest, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
     return this.call(this.log, 'Produce', request, { topic: request.topic, partition: request.partition }, timeoutMs);
   }

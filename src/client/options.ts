@@ -55,7 +55,20 @@ export interface ProducerOptions {
    * the cost at 100-byte records. A single larger record is sent alone.
    */
   batchMaxBytes: number;
-  /** Produce requests in flight at once across all partitions (each partition has at most one, to keep its order). Default 16. */
+  /**
+   * Idempotent produce (Kafka's enable.idempotence): the producer gets a
+   * producer id and epoch from the broker (InitProducerId) on its first send
+   * and stamps every batch with its base sequence, so a retry after a lost
+   * reply is answered with the original offsets instead of being written
+   * twice, and up to 5 requests per partition may be in flight without
+   * reordering. Default true; always false with acks 'none' (nothing would be
+   * acknowledged), and `true` with acks 'none' is an error.
+   */
+  idempotent: boolean;
+  /**
+   * Produce requests in flight at once across all partitions. Per partition:
+   * up to 5 when idempotent (sequences keep the order), else 1. Default 16.
+   */
   maxInFlightRequests: number;
   /** Deadline of one produce request, in ms. Default 30000. */
   requestTimeoutMs: number;
@@ -110,7 +123,7 @@ export function defaultConnectionOptions(): ConnectionOptions {
 }
 
 export function defaultProducerOptions(): ProducerOptions {
-  return { acks: 'leader', lingerMs: 5, batchMaxBytes: 256 * 1024, maxInFlightRequests: 16, requestTimeoutMs: 30_000, metadataMaxAgeMs: 300_000, retry: defaultRetryOptions() };
+  return { acks: 'leader', idempotent: true, lingerMs: 5, batchMaxBytes: 256 * 1024, maxInFlightRequests: 16, requestTimeoutMs: 30_000, metadataMaxAgeMs: 300_000, retry: defaultRetryOptions() };
 }
 
 export function defaultReaderOptions(): ReaderOptions {
@@ -192,6 +205,11 @@ export function producerOptions(input: unknown): Readonly<ProducerOptions> {
   checkKnownKeys(given, d, '');
   const o = { ...d, ...given, retry: retryOptions(given.retry) } as ProducerOptions;
   oneOf(o.acks, 'acks', ['leader', 'all', 'none'] as const);
+  if (typeof o.idempotent !== 'boolean') throw new BrookError('INVALID_ARGUMENT', `options.idempotent must be true or false, got ${String(o.idempotent)}`);
+  if (o.acks === 'none') {
+    if (given.idempotent === true) throw new BrookError('INVALID_ARGUMENT', "options.idempotent needs acks 'leader' or 'all': with acks 'none' nothing is acknowledged");
+    o.idempotent = false;
+  }
   integer(o.lingerMs, 'lingerMs', 0);
   integer(o.batchMaxBytes, 'batchMaxBytes', 1);
   integer(o.maxInFlightRequests, 'maxInFlightRequests', 1);

@@ -8,17 +8,35 @@
  * reaches `batchMaxBytes`, or `lingerMs` after its first record, or on
  * `flush()`/`close()`. Closed batches wait in their partition's queue.
  *
- * Sending: at most one request per partition is in flight — a retried batch
- * can then never overtake a later one, so records keep their send() order
- * within a partition — and at most `maxInFlightRequests` across partitions.
- * A failed request is retried with exponential backoff and jitter only when
- * its error is retriable; otherwise every record of the batch rejects with
- * that error (its context names the topic and partition).
+ * Idempotence (default; Kafka's enable.idempotence): before its first batch
+ * the producer asks the broker for a producer id and epoch (InitProducerId).
+ * Each partition numbers its records from 0; a batch carries the sequence of
+ * its first record, fixed when it is first sent and kept, with its bytes,
+ * across retries. The broker remembers each producer's last 5 batches per
+ * partition, so a retry after a lost reply is answered with the offsets the
+ * first copy got and is never written twice, and a batch that overtakes an
+ * earlier one is refused (OUT_OF_ORDER_SEQUENCE) instead of reordering the
+ * log. That lets up to 5 requests per partition be in flight. A batch
+ * refused for its sequence while an earlier batch of its partition is
+ * unsettled waits for that one: if it was written, the batch is sent again
+ * with the same sequence; if not, the batch goes back to its place in the
+ * queue. A batch that fails for good leaves the partition's sequence
+ * unknown: once nothing is in flight the producer bumps its epoch
+ * (InitProducerId with its id) and numbers every partition from 0 again.
+ * PRODUCER_FENCED and UNKNOWN_PRODUCER_ID end the producer: every record
+ * not yet acknowledged rejects with the error, and so do later sends.
  *
- * Delivery: each send() settles exactly once: with the offset the broker
- * assigned, or with an error. A retry after a reply was lost (the broker
- * restarted after writing) may store a record twice; the offset returned is
- * the one of the copy written by the acknowledged request.
+ * Without idempotence (or with acks 'none') one request per partition is in
+ * flight, so a retried batch can never overtake a later one; a retry after a
+ * lost reply may then store a record twice.
+ *
+ * Sending: at most `maxInFlightRequests` requests across partitions. A failed
+ * request is retried with exponential backoff and jitter only when its error
+ * is retriable; otherwise every record of the batch rejects with that error
+ * (its context names the topic and partition).
+ *
+ * Delivery: each send() settles exactly once: with the offset where the
+ * record is, or with an error.
  *
  * Partitioning: an explicit `partition` wins; a keyed record goes where
  * Kafka's murmur2 partitioner (the broker's own, in src/common) puts its key;
@@ -36,7 +54,7 @@ import type { pb } from '../protocol';
 import { encodeBatch, estimateRecordBytes, BATCH_OVERHEAD_BYTES, type OutgoingRecord } from './batch-encoding';
 import { Connection, type ProduceTransport } from './connection';
 import { producerOptions, type ConnectionOptions, type ProducerOptions } from './options';
-import { withRetry } from './retry';
+import { backoffDelayMs, sleep, withRetry } from './retry';
 import { normalizeHeaders, partitionKey, toNullableBuffer, type ProducerRecord, type RecordMetadata } from './types';
 
 interface PendingRecord {
@@ -52,15 +70,32 @@ interface Batch {
   /** Resolves (never rejects) once every record of the batch has settled. */
   readonly settled: Promise<void>;
   readonly markSettled: () => void;
+  /** When the batch closed, among all batches: puts a batch sent back to its queue in its place. */
+  order: number;
+  /** Idempotent: the sequence of its first record, fixed on first send and kept across retries; -1 before. */
+  baseSequence: number;
+  /** The current send (all its attempts): acked, failed for good, or requeued (not written; send again later). */
+  sending: Promise<SendOutcome> | undefined;
 }
+
+type SendOutcome = 'acked' | 'failed' | 'requeued';
 
 class PartitionQueue {
   open: Batch | undefined;
   lingerTimer: NodeJS.Timeout | undefined;
   readonly closed: Batch[] = [];
-  inFlight = false;
+  /** Batches sent and not yet settled, in sequence order. */
+  readonly inFlight: Batch[] = [];
+  /** Idempotent: the sequence the next batch starts at. */
+  nextSequence = 0;
   constructor(readonly topic: string, readonly partition: number) {}
 }
+
+/** Requests in flight per partition with idempotence: the broker remembers 5 batches per producer (Kafka's limit). */
+const MAX_IN_FLIGHT_PER_PARTITION_IDEMPOTENT = 5;
+/** Sequences are int32 and wrap from 2^31-1 to 0. */
+const SEQUENCE_MODULUS = 2 ** 31;
+const SEQUENCE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE', 'UNKNOWN_PRODUCER_ID']);
 
 interface TopicMetadata {
   partitionCount: number;
@@ -73,7 +108,7 @@ const ACKS: Record<ProducerOptions['acks'], pb.Acks> = { leader: 'ACKS_LEADER', 
 function newBatch(): Batch {
   let markSettled!: () => void;
   const settled = new Promise<void>((resolve) => (markSettled = resolve));
-  return { records: [], bytes: BATCH_OVERHEAD_BYTES, settled, markSettled };
+  return { records: [], bytes: BATCH_OVERHEAD_BYTES, settled, markSettled, order: 0, baseSequence: -1, sending: undefined };
 }
 
 export class Producer {
@@ -89,6 +124,15 @@ export class Producer {
   private readonly pendingAppends = new Set<Promise<unknown>>();
   private inFlight = 0;
   private closing = false;
+  /** Idempotent produce is on (the option, and a transport that has InitProducerId). */
+  readonly idempotent: boolean;
+  private identity: { producerId: number; producerEpoch: number } | undefined;
+  private identityLoad: Promise<void> | undefined;
+  /** A batch failed for good: bump the epoch (and renumber) once nothing is in flight. */
+  private bumpNeeded = false;
+  /** PRODUCER_FENCED / UNKNOWN_PRODUCER_ID: the producer cannot send any more. */
+  private fatalError: BrookError | undefined;
+  private closedBatches = 0;
   private readonly abort = new AbortController();
 
   /**
@@ -103,6 +147,12 @@ export class Producer {
       this.ownsTransport = new Connection(transport);
       this.transport = this.ownsTransport;
     }
+    this.idempotent = this.options.idempotent && typeof this.transport.initProducerId === 'function';
+  }
+
+  /** The producer id and epoch in use (idempotent producers, after the first send). */
+  get producerIdentity(): { producerId: number; producerEpoch: number } | undefined {
+    return this.identity;
   }
 
   /** Sends one record; resolves with where it was written. */
@@ -116,6 +166,7 @@ export class Producer {
 
   private sendOne(record: ProducerRecord): Promise<RecordMetadata> {
     if (this.closing) return Promise.reject(new BrookError('CLIENT_CLOSED', 'the producer is closed', { topic: record?.topic }));
+    if (this.fatalError) return Promise.reject(this.fatalError);
     let outgoing: OutgoingRecord;
     try {
       outgoing = normalize(record);
@@ -180,6 +231,7 @@ export class Producer {
   }
 
   private append(topic: string, partition: number, pending: PendingRecord): void {
+    if (this.fatalError) return pending.reject(this.fatalError);
     const queue = this.queueFor(topic, partition);
     if (queue.open && queue.open.records.length > 0 && queue.open.bytes + pending.bytes > this.options.batchMaxBytes) {
       this.closeBatch(queue);
@@ -211,6 +263,7 @@ export class Producer {
     const batch = queue.open;
     if (!batch) return;
     queue.open = undefined;
+    batch.order = this.closedBatches++;
     queue.closed.push(batch);
     // Sticky partitioner: once a keyless partition's batch closes, move on.
     const meta = this.metadata.get(queue.topic);
@@ -218,50 +271,178 @@ export class Producer {
       const next = Math.floor(Math.random() * (meta.partitionCount - 1));
       meta.stickyPartition = next >= queue.partition ? next + 1 : next;
     }
-    if (!queue.inFlight) this.sendable.add(queue);
+    this.sendable.add(queue);
     this.drain();
   }
 
   private drain(): void {
+    if (this.fatalError) return;
+    if (this.idempotent && (this.identityLoad || !this.identity || this.bumpNeeded)) {
+      if (!this.identityLoad && this.sendable.size > 0 && (!this.bumpNeeded || this.inFlight === 0)) this.loadIdentity();
+      return;
+    }
+    const perPartition = this.idempotent ? MAX_IN_FLIGHT_PER_PARTITION_IDEMPOTENT : 1;
     for (const queue of this.sendable) {
-      if (this.inFlight >= this.options.maxInFlightRequests) return;
+      while (queue.closed.length > 0 && queue.inFlight.length < perPartition) {
+        if (this.inFlight >= this.options.maxInFlightRequests) return;
+        this.startBatch(queue, queue.closed.shift() as Batch);
+      }
       this.sendable.delete(queue);
-      const batch = queue.closed.shift();
-      if (!batch) continue;
-      queue.inFlight = true;
-      this.inFlight++;
-      void this.sendBatch(queue, batch).finally(() => {
-        queue.inFlight = false;
-        this.inFlight--;
-        this.unsettled.delete(batch);
-        batch.markSettled();
-        if (queue.closed.length > 0) this.sendable.add(queue);
-        this.drain();
-      });
     }
   }
 
-  private async sendBatch(queue: PartitionQueue, batch: Batch): Promise<void> {
+  private startBatch(queue: PartitionQueue, batch: Batch): void {
+    if (this.idempotent && batch.baseSequence < 0) {
+      batch.baseSequence = queue.nextSequence;
+      queue.nextSequence = (queue.nextSequence + batch.records.length) % SEQUENCE_MODULUS;
+    }
+    queue.inFlight.push(batch);
+    this.inFlight++;
+    const sending = this.sendBatch(queue, batch);
+    batch.sending = sending;
+    void sending.then((outcome) => {
+      queue.inFlight.splice(queue.inFlight.indexOf(batch), 1);
+      this.inFlight--;
+      if (outcome === 'requeued') {
+        // Not written: back to its place in the queue, renumbered when sent again.
+        batch.baseSequence = -1;
+        let at = 0;
+        while (at < queue.closed.length && queue.closed[at].order < batch.order) at++;
+        queue.closed.splice(at, 0, batch);
+      } else {
+        this.unsettled.delete(batch);
+        batch.markSettled();
+      }
+      if (queue.closed.length > 0) this.sendable.add(queue);
+      this.drain();
+    });
+  }
+
+  /** InitProducerId: a new id on first use, or the same id at the next epoch after a batch failed for good. */
+  private loadIdentity(): void {
+    const initProducerId = this.transport.initProducerId as NonNullable<ProduceTransport['initProducerId']>;
+    const previous = this.identity;
+    const request: pb.InitProducerIdRequest = previous ? { producerId: previous.producerId, producerEpoch: previous.producerEpoch } : {};
+    const load = withRetry(() => initProducerId.call(this.transport, request, this.options.requestTimeoutMs), this.options.retry, this.abort.signal).then(
+      (reply) => {
+        this.identity = { producerId: Number(reply.producerId), producerEpoch: reply.producerEpoch };
+        this.bumpNeeded = false;
+        if (previous) for (const queue of this.queues.values()) queue.nextSequence = 0;
+      },
+      (e: unknown) => {
+        const error = asBrookError(e, {});
+        if (error.code === 'PRODUCER_FENCED' || error.code === 'UNKNOWN_PRODUCER_ID') {
+          this.fail(error);
+          return;
+        }
+        // Could not get an id (broker unreachable past the retries): the batches waiting for one fail; later sends try again.
+        const cause = new BrookError(error.code, `could not get a producer id from the broker: ${error.message}`, {}, { cause: error });
+        for (const queue of this.queues.values()) this.rejectQueued(queue, cause);
+      },
+    );
+    this.identityLoad = load.finally(() => {
+      this.identityLoad = undefined;
+      this.drain();
+    });
+  }
+
+  /** Ends the producer: every record not yet sent rejects with `error`, and so does every later send(). */
+  private fail(error: BrookError): void {
+    this.fatalError ??= new BrookError(error.code, `${error.message}; this producer can send no more records: create a new Producer`, error.context, { cause: error });
+    for (const queue of this.queues.values()) {
+      if (queue.lingerTimer) {
+        clearTimeout(queue.lingerTimer);
+        clearImmediate(queue.lingerTimer as unknown as NodeJS.Immediate);
+        queue.lingerTimer = undefined;
+      }
+      if (queue.open) {
+        queue.closed.push(queue.open);
+        queue.open = undefined;
+      }
+      this.rejectQueued(queue, this.fatalError);
+    }
+  }
+
+  private rejectQueued(queue: PartitionQueue, error: BrookError): void {
+    for (const batch of queue.closed.splice(0)) {
+      for (const p of batch.records) p.reject(withPartition(error, queue));
+      this.unsettled.delete(batch);
+      batch.markSettled();
+    }
+    this.sendable.delete(queue);
+  }
+
+  private async sendBatch(queue: PartitionQueue, batch: Batch): Promise<SendOutcome> {
     const { topic, partition } = queue;
     const context: ErrorContext = { topic, partition };
+    const identity = this.identity;
+    const fail = (error: BrookError): SendOutcome => {
+      for (const p of batch.records) p.reject(error);
+      return 'failed';
+    };
+    let recordBatch: Buffer;
     try {
-      const recordBatch = encodeBatch(batch.records.map((p) => p.record));
-      const request: pb.ProduceRequest = { topic, partition, recordBatch, acks: ACKS[this.options.acks] };
-      const response = await withRetry(() => this.transport.produce(request, this.options.requestTimeoutMs), this.options.retry, this.abort.signal);
+      const stamp = this.idempotent && identity ? { producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence: batch.baseSequence } : undefined;
+      recordBatch = encodeBatch(batch.records.map((p) => p.record), stamp);
+    } catch (e) {
+      if (this.idempotent) this.bumpNeeded = true; // its sequence is taken but will never be written
+      return fail(asBrookError(e, context));
+    }
+    const request: pb.ProduceRequest = { topic, partition, recordBatch, acks: ACKS[this.options.acks] };
+    for (let attempt = 0; ; attempt++) {
+      let response: pb.ProduceResponse__Output;
+      try {
+        response = await this.transport.produce(request, this.options.requestTimeoutMs);
+      } catch (e) {
+        const error = asBrookError(e, context);
+        if (error.code === 'UNKNOWN_PARTITION' || error.code === 'UNKNOWN_TOPIC') this.metadata.delete(topic);
+        if (!this.idempotent) {
+          if (error.retriable && attempt < this.options.retry.retries && !this.abort.signal.aborted) {
+            await sleep(backoffDelayMs(attempt, this.options.retry), this.abort.signal);
+            continue;
+          }
+          return fail(error);
+        }
+        if (SEQUENCE_ERRORS.has(error.code)) {
+          // Refused for its sequence, so not written. An unsettled earlier batch explains it.
+          const at = queue.inFlight.indexOf(batch);
+          const previous = at > 0 ? queue.inFlight[at - 1] : undefined;
+          if (previous?.sending) {
+            if ((await previous.sending) === 'acked' && !this.fatalError) continue; // its predecessor is in: same sequence again
+            return 'requeued';
+          }
+          if (this.bumpNeeded) return 'requeued'; // renumbered after the epoch bump
+          if (error.code === 'UNKNOWN_PRODUCER_ID') {
+            this.fail(error);
+            return fail(this.fatalError as BrookError);
+          }
+          this.bumpNeeded = true;
+          return fail(error);
+        }
+        if (error.code === 'PRODUCER_FENCED') {
+          this.fail(error);
+          return fail(this.fatalError as BrookError);
+        }
+        if (error.retriable && attempt < this.options.retry.retries && !this.abort.signal.aborted) {
+          await sleep(backoffDelayMs(attempt, this.options.retry), this.abort.signal);
+          continue;
+        }
+        // Whether it was written is unknown: the partition's sequence is too, so renumber after an epoch bump.
+        this.bumpNeeded = true;
+        return fail(error);
+      }
       const result = response.results.find((r) => r.partition === partition) ?? response.results[0];
       if (this.options.acks === 'none') {
         for (const p of batch.records) p.resolve({ topic, partition, offset: -1 });
-        return;
+        return 'acked';
       }
       if (!result || result.recordCount !== batch.records.length) {
-        throw new BrookError('INVARIANT_VIOLATION', `produce reply for ${topic}/${partition} covers ${result?.recordCount ?? 0} records, ${batch.records.length} were sent`, context);
+        if (this.idempotent) this.bumpNeeded = true;
+        return fail(new BrookError('INVARIANT_VIOLATION', `produce reply for ${topic}/${partition} covers ${result?.recordCount ?? 0} records, ${batch.records.length} were sent`, context));
       }
       const base = Number(result.baseOffset);
       batch.records.forEach((p, i) => p.resolve({ topic, partition, offset: base + i }));
-    } catch (e) {
-      const error = e instanceof BrookError ? e : new BrookError('INTERNAL', e instanceof Error ? e.message : String(e), context, { cause: e });
-      if (error.code === 'UNKNOWN_PARTITION' || error.code === 'UNKNOWN_TOPIC') this.metadata.delete(topic);
-      for (const p of batch.records) p.reject(error);
+      return 'acked';
     }
   }
 
@@ -283,6 +464,15 @@ export class Producer {
       this.ownsTransport?.close();
     }
   }
+}
+
+function asBrookError(e: unknown, context: ErrorContext): BrookError {
+  return e instanceof BrookError ? e : new BrookError('INTERNAL', e instanceof Error ? e.message : String(e), context, { cause: e });
+}
+
+function withPartition(error: BrookError, queue: PartitionQueue): BrookError {
+  if (error.context.topic === queue.topic && error.context.partition === queue.partition) return error;
+  return new BrookError(error.code, error.message, { ...error.context, topic: queue.topic, partition: queue.partition }, { cause: error });
 }
 
 function isTransport(x: unknown): x is ProduceTransport {

@@ -3,11 +3,12 @@ import type { GroupCoordinator } from '../coordinator';
 import type { BrokerConfig } from './config';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
-import type { TopicStore } from './store-interface';
+import type { ProducerIdAllocator, TopicStore } from './store-interface';
 
 export interface BrokerContext {
   readonly config: BrokerConfig;
   readonly store: TopicStore;
+  readonly producerIds: ProducerIdAllocator;
   readonly coordinator: GroupCoordinator;
   readonly logger: Logger;
   readonly metrics: BrokerMetrics;

@@ -20,7 +20,7 @@ import type http from 'http';
 import { systemClock } from '../common/clock';
 import { GroupCoordinator } from '../coordinator';
 import { brookPackageDefinition, serviceDefinition } from '../protocol';
-import { LogManager } from '../storage';
+import { LogManager, ProducerIdManager, nodeFileSystem } from '../storage';
 import { createAdminService } from './admin-service';
 import type { BrokerContext } from './broker-context';
 import { formatListenAddress, type BrokerConfig, type ListenAddress } from './config';
@@ -90,7 +90,8 @@ export class Broker {
     });
     await coordinator.start();
 
-    const context: BrokerContext = { config, store, coordinator, logger, metrics, shutdown: abort.signal };
+    const producerIds = await ProducerIdManager.open(nodeFileSystem, logManager.dataDir, logger.child({ component: 'storage' }));
+    const context: BrokerContext = { config, store, producerIds, coordinator, logger, metrics, shutdown: abort.signal };
     const server = buildGrpcServer(brookServices(context), {
       logger,
       metrics,

@@ -1,5 +1,5 @@
 /**
- * brook.v1.Log: Produce, Fetch, Subscribe, ListOffsets.
+ * brook.v1.Log: Produce, Fetch, Subscribe, ListOffsets, InitProducerId.
  *
  * Produce validates the whole request, encodes one RecordBatch v2 per target
  * partition and checks each against max.message.bytes before anything is
@@ -14,8 +14,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { BrookError } from '../common/errors';
 import { partitionForKey } from '../common/partitioner';
 import { serviceDefinition, type pb } from '../protocol';
-import { forEachRecord, readBatchHeader, splitBatches } from '../record';
+import { readBatchHeader } from '../record';
 import type { BrokerContext } from './broker-context';
+import { fetchResponseSerializer, StoredRecords, type FetchReply } from './fetch-response';
 import { decodeProduceRequest, type ProduceRequestView } from './produce-request';
 import { serverStream, unary } from './grpc-server';
 import type { PartitionStore, TopicStore } from './store-interface';
@@ -25,7 +26,7 @@ import { fieldError, requireInt, requireOffset, requirePartition, requireTopic }
 const DEFAULT_MAX_BYTES = 1024 * 1024;
 const MAX_MAX_BYTES = 64 * 1024 * 1024;
 
-type FetchResponse = pb.FetchResponse__Output;
+type FetchResponse = FetchReply;
 
 function outOfRange(topic: string, partition: number, offset: number, log: PartitionStore): BrookError {
   return new BrookError(
@@ -76,37 +77,25 @@ function callSignal(shutdown: AbortSignal, call: grpc.ServerUnaryCall<unknown, u
   return controller;
 }
 
-/** Decodes stored batches into FetchedRecords, dropping records below `fromOffset`. */
-function decodeRecords(data: Buffer, fromOffset: number): pb.FetchedRecord__Output[] {
-  const out: pb.FetchedRecord__Output[] = [];
-  const { batches } = splitBatches(data);
-  for (const { position } of batches) {
-    forEachRecord(data, position, (record) => {
-      if (record.offset < fromOffset) return;
-      out.push({
-        offset: record.offset,
-        timestampMs: record.timestampMs,
-        key: record.key ?? undefined,
-        value: record.value ?? undefined,
-        headers: record.headers.map((h) => ({ key: h.key, value: h.value ?? undefined })),
-      });
-    });
-  }
-  return out;
-}
-
 /**
  * brook.v1.Log as grpc-js serves it, with Produce requests decoded by
  * decodeProduceRequest instead of protobufjs (the records stay in the wire
- * bytes; see produce-request.ts for the figures).
+ * bytes; see produce-request.ts for the figures), and FetchResponses written
+ * from the stored batches (see fetch-response.ts).
  */
 export function logServiceDefinition(): grpc.ServiceDefinition {
   const definition = serviceDefinition('Log');
-  return { ...definition, Produce: { ...definition.Produce, requestDeserialize: decodeProduceRequest } };
+  const { Produce, Fetch, Subscribe } = definition;
+  return {
+    ...definition,
+    Produce: { ...Produce, requestDeserialize: decodeProduceRequest },
+    Fetch: { ...Fetch, responseSerialize: fetchResponseSerializer(Fetch.responseSerialize) },
+    Subscribe: { ...Subscribe, responseSerialize: fetchResponseSerializer(Subscribe.responseSerialize) },
+  };
 }
 
 export function createLogService(context: BrokerContext): grpc.UntypedServiceImplementation {
-  const { store, config, metrics, logger, shutdown } = context;
+  const { store, producerIds, config, metrics, logger, shutdown } = context;
   /** Round-robin cursor per topic for keyless records. */
   const nextKeylessPartition = new Map<string, number>();
 
@@ -228,7 +217,9 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     return {
       topic,
       partition,
-      records: raw ? [] : decodeRecords(read.data, offset),
+      records: [],
+      // Decoded form: located now (a malformed record fails this call), written by fetchResponseSerializer.
+      storedRecords: raw ? undefined : new StoredRecords(read.data, offset),
       recordBatches: raw ? read.data : Buffer.alloc(0),
       highWatermark: read.highWatermark,
       logStartOffset: read.logStartOffset,
@@ -255,7 +246,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
         const remaining = deadline - Date.now();
         await waitForHighWatermark(log, offset, controller.signal, Math.max(0, remaining));
         const response = await readAt(topic, partition, log, offset, maxBytes, request.raw);
-        const available = request.raw ? response.recordBatches.length : response.records.length > 0 ? Number.MAX_SAFE_INTEGER : 0;
+        const available = request.raw ? response.recordBatches.length : (response.storedRecords?.count ?? 0) > 0 ? Number.MAX_SAFE_INTEGER : 0;
         if (available >= minBytes || Date.now() >= deadline || controller.signal.aborted) return response;
         // Not enough yet: wait for the high watermark to move past what we saw.
         await waitForHighWatermark(log, response.highWatermark, controller.signal, Math.max(0, deadline - Date.now()));
@@ -363,8 +354,16 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     }
   }
 
+  async function initProducerId(request: pb.InitProducerIdRequest__Output): Promise<pb.InitProducerIdResponse> {
+    const given = request.producerId === undefined || request.producerId === null ? -1 : Number(request.producerId);
+    if (!Number.isSafeInteger(given) || given < -1) throw fieldError('producer_id', request.producerId, 'absent or -1 for a new id, or an id this broker allocated');
+    if (given === -1) return producerIds.initProducerId();
+    return producerIds.initProducerId(given, requireInt('producer_epoch', request.producerEpoch, 0, 0x7fff));
+  }
+
   return {
     Produce: unary(produce),
+    InitProducerId: unary(initProducerId),
     Fetch: unary(fetch),
     Subscribe: serverStream(subscribe),
     ListOffsets: unary(listOffsets),

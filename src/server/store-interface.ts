@@ -63,6 +63,12 @@ export interface PartitionStore extends EventEmitter {
   offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestampMs: number } | null> | { offset: number; timestampMs: number } | null;
 }
 
+/** Allocates idempotent-producer ids and bumps their epochs (storage's ProducerIdManager). */
+export interface ProducerIdAllocator {
+  /** No id: a new id at epoch 0. An id and the epoch its producer holds: the same id at epoch + 1. */
+  initProducerId(producerId?: number, producerEpoch?: number): Promise<{ producerId: number; producerEpoch: number }>;
+}
+
 export interface TopicStore {
   createTopic(name: string, partitions: number, config?: Record<string, string>, options?: { internal?: boolean }): Promise<TopicState>;
   deleteTopic(name: string): Promise<void>;
