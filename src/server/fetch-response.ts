@@ -1,0 +1,279 @@
+/**
+ * The broker's own encoder for `brook.v1.FetchResponse` (Fetch and
+ * Subscribe), so that a decoded (non-raw) fetch is written straight from the
+ * stored RecordBatch bytes into protobuf, without a JavaScript object per
+ * record.
+ *
+ * Why: a 1 MiB fetch of 100-byte records is ~10,000 records. Decoding them
+ * into FetchedRecord objects (a key and a value Buffer view and a headers
+ * array each) and letting protobufjs run fromObject + encode over them cost
+ * the broker 17-23 ms of CPU per fetch on this machine (~2 µs per record).
+ * Here `StoredRecords` walks the batches once, noting where each record's
+ * fields sit in typed arrays, and `encodeFetchResponse` sizes and writes the
+ * message in one buffer.
+ *
+ * Wire format written (proto3, tag = field << 3 | wire type):
+ *
+ *   FetchResponse  1 records FetchedRecord (repeated, LEN)  2 high_watermark
+ *                  3 log_start_offset  4 next_offset (int64 varints)
+ *                  5 record_batches bytes  6 topic string  7 partition int32
+ *   FetchedRecord  1 offset  2 timestamp_ms (int64 varints)
+ *                  3 key bytes, 4 value bytes (absent when null)
+ *                  5 headers Header (repeated, LEN)
+ *   Header         1 key string  2 value bytes (absent when null)
+ *
+ * Every scalar is written even when 0 (decoders accept both); a null key or
+ * value is left out, as protobufjs did for `undefined`.
+ */
+import { BrookError } from '../common/errors';
+import type { pb } from '../protocol';
+import * as record from '../record';
+import type { Cursor } from '../record';
+
+// Read once: a named import from a re-exporting index compiles to a getter
+// call per use (see produce-request.ts).
+const { BATCH_HEADER_SIZE, readBatchHeader, readVarint, readVarlong } = record;
+
+/** Slots per record in `StoredRecords.fields`. */
+const KEY_START = 0;
+const KEY_LENGTH = 1; // -1: null
+const VALUE_START = 2;
+const VALUE_LENGTH = 3; // -1: null
+const HEADERS_START = 4; // position of the first header in the stored record
+const HEADER_COUNT = 5;
+const HEADERS_SIZE = 6; // bytes the headers take in the FetchedRecord message
+const MESSAGE_SIZE = 7; // bytes of the FetchedRecord message
+const RECORD_SLOTS = 8;
+
+/** The records of stored batches from `fromOffset` on, located but not copied. */
+export class StoredRecords {
+  count = 0;
+  /** Bytes of all `records` fields (tags, lengths and messages) of the FetchResponse. */
+  encodedSize = 0;
+  private fields = new Int32Array(256 * RECORD_SLOTS);
+  private offsets = new Float64Array(256);
+  private timestamps = new Float64Array(256);
+
+  /** Walks `data` (whole batches, back to back); throws CORRUPT_RECORD_BATCH if a record is malformed. */
+  constructor(readonly data: Buffer, fromOffset: number) {
+    const cursor: Cursor = { position: 0 };
+    let position = 0;
+    while (position + BATCH_HEADER_SIZE <= data.length) {
+      const header = readBatchHeader(data, position);
+      const end = position + header.sizeInBytes;
+      const logAppendTime = header.timestampType === 'LogAppendTime';
+      cursor.position = position + BATCH_HEADER_SIZE;
+      if (header.lastOffset >= fromOffset) {
+        while (cursor.position < end) this.add(data, cursor, end, header.baseOffset, header.baseTimestamp, logAppendTime ? header.maxTimestamp : -1, fromOffset);
+      }
+      position = end;
+    }
+  }
+
+  private add(data: Buffer, cursor: Cursor, batchEnd: number, baseOffset: number, baseTimestamp: number, logAppendTime: number, fromOffset: number): void {
+    const bodySize = readVarint(data, cursor, batchEnd);
+    const recordEnd = cursor.position + bodySize;
+    if (bodySize < 0 || recordEnd > batchEnd) throw corrupt(cursor.position, 'record length runs past the batch end');
+    cursor.position++; // attributes
+    const timestampDelta = readVarlong(data, cursor, recordEnd);
+    const offset = baseOffset + readVarint(data, cursor, recordEnd);
+    if (offset < fromOffset) {
+      cursor.position = recordEnd;
+      return;
+    }
+    const i = this.count++;
+    if (i === this.offsets.length) this.grow();
+    const fields = this.fields;
+    const base = i * RECORD_SLOTS;
+    const timestamp = logAppendTime >= 0 ? logAppendTime : baseTimestamp + timestampDelta;
+    this.offsets[i] = offset;
+    this.timestamps[i] = timestamp;
+    let size = 2 + sizeOfUint64(offset) + sizeOfUint64(timestamp);
+    for (let field = 0; field < 2; field++) {
+      const length = readVarint(data, cursor, recordEnd);
+      if (length < -1 || cursor.position + length > recordEnd) throw corrupt(cursor.position, 'key or value length does not fit the record');
+      fields[base + (field === 0 ? KEY_START : VALUE_START)] = cursor.position;
+      fields[base + (field === 0 ? KEY_LENGTH : VALUE_LENGTH)] = length;
+      if (length >= 0) {
+        size += 1 + sizeOfUint32(length) + length;
+        cursor.position += length;
+      }
+    }
+    const headerCount = readVarint(data, cursor, recordEnd);
+    if (headerCount < 0) throw corrupt(cursor.position, 'negative header count');
+    fields[base + HEADERS_START] = cursor.position;
+    fields[base + HEADER_COUNT] = headerCount;
+    let headersSize = 0;
+    for (let h = 0; h < headerCount; h++) {
+      const keyLength = readVarint(data, cursor, recordEnd);
+      if (keyLength < 0 || cursor.position + keyLength > recordEnd) throw corrupt(cursor.position, 'header key length does not fit the record');
+      cursor.position += keyLength;
+      const valueLength = readVarint(data, cursor, recordEnd);
+      if (valueLength < -1 || cursor.position + valueLength > recordEnd) throw corrupt(cursor.position, 'header value length does not fit the record');
+      if (valueLength > 0) cursor.position += valueLength;
+      const headerSize = 1 + sizeOfUint32(keyLength) + keyLength + (valueLength >= 0 ? 1 + sizeOfUint32(valueLength) + valueLength : 0);
+      headersSize += 1 + sizeOfUint32(headerSize) + headerSize;
+    }
+    if (cursor.position !== recordEnd) throw corrupt(cursor.position, 'record fields do not fill its length');
+    fields[base + HEADERS_SIZE] = headersSize;
+    size += headersSize;
+    fields[base + MESSAGE_SIZE] = size;
+    this.encodedSize += 1 + sizeOfUint32(size) + size;
+  }
+
+  private grow(): void {
+    const fields = new Int32Array(this.fields.length * 2);
+    fields.set(this.fields);
+    this.fields = fields;
+    const offsets = new Float64Array(this.offsets.length * 2);
+    offsets.set(this.offsets);
+    this.offsets = offsets;
+    const timestamps = new Float64Array(this.timestamps.length * 2);
+    timestamps.set(this.timestamps);
+    this.timestamps = timestamps;
+  }
+
+  /** Writes every `records` field (tag 1) at `position`; returns the position after them. */
+  writeTo(out: Buffer, position: number): number {
+    const { data, fields, offsets, timestamps } = this;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
+    const cursor: Cursor = { position: 0 };
+    for (let i = 0; i < this.count; i++) {
+      const base = i * RECORD_SLOTS;
+      out[position++] = 0x0a; // field 1, LEN
+      position = writeUint32(out, position, fields[base + MESSAGE_SIZE]);
+      out[position++] = 0x08;
+      position = writeUint64(out, position, offsets[i]);
+      out[position++] = 0x10;
+      position = writeUint64(out, position, timestamps[i]);
+      position = writeBytesField(out, position, 0x1a, bytes, fields[base + KEY_START], fields[base + KEY_LENGTH]);
+      position = writeBytesField(out, position, 0x22, bytes, fields[base + VALUE_START], fields[base + VALUE_LENGTH]);
+      const headerCount = fields[base + HEADER_COUNT];
+      if (headerCount > 0) {
+        cursor.position = fields[base + HEADERS_START];
+        for (let h = 0; h < headerCount; h++) {
+          const keyLength = readVarint(data, cursor);
+          const keyStart = cursor.position;
+          cursor.position += keyLength;
+          const valueLength = readVarint(data, cursor);
+          const valueStart = cursor.position;
+          if (valueLength > 0) cursor.position += valueLength;
+          const headerSize = 1 + sizeOfUint32(keyLength) + keyLength + (valueLength >= 0 ? 1 + sizeOfUint32(valueLength) + valueLength : 0);
+          out[position++] = 0x2a; // FetchedRecord.headers
+          position = writeUint32(out, position, headerSize);
+          out[position++] = 0x0a; // Header.key, written even when empty
+          position = writeUint32(out, position, keyLength);
+          out.set(bytes.subarray(keyStart, keyStart + keyLength), position);
+          position += keyLength;
+          position = writeBytesField(out, position, 0x12, bytes, valueStart, valueLength);
+        }
+      }
+    }
+    return position;
+  }
+}
+
+/** A FetchResponse whose records may still be in stored form. */
+export type FetchReply = pb.FetchResponse__Output & { storedRecords?: StoredRecords };
+
+/**
+ * grpc-js `responseSerialize` for Fetch and Subscribe: messages carrying
+ * `storedRecords` are written here; any other goes to `fallback` (protobufjs).
+ */
+export function fetchResponseSerializer(fallback: (message: unknown) => Buffer): (message: FetchReply) => Buffer {
+  return (message) => {
+    const stored = message.storedRecords;
+    if (stored === undefined || (message.records && message.records.length > 0)) return fallback(message);
+    const topic = message.topic ?? '';
+    const topicLength = Buffer.byteLength(topic);
+    const batches = message.recordBatches ?? EMPTY;
+    let size = stored.encodedSize;
+    size += 1 + sizeOfUint64(message.highWatermark) + 1 + sizeOfUint64(message.logStartOffset) + 1 + sizeOfUint64(message.nextOffset);
+    if (batches.length > 0) size += 1 + sizeOfUint32(batches.length) + batches.length;
+    if (topicLength > 0) size += 1 + sizeOfUint32(topicLength) + topicLength;
+    size += 1 + sizeOfUint64(message.partition ?? 0);
+    const out = Buffer.allocUnsafe(size);
+    let position = stored.writeTo(out, 0);
+    out[position++] = 0x10;
+    position = writeUint64(out, position, message.highWatermark);
+    out[position++] = 0x18;
+    position = writeUint64(out, position, message.logStartOffset);
+    out[position++] = 0x20;
+    position = writeUint64(out, position, message.nextOffset);
+    if (batches.length > 0) position = writeBytesField(out, position, 0x2a, batches, 0, batches.length);
+    if (topicLength > 0) {
+      out[position++] = 0x32;
+      position = writeUint32(out, position, topicLength);
+      position += out.write(topic, position, 'utf8');
+    }
+    out[position++] = 0x38;
+    position = writeUint64(out, position, message.partition ?? 0);
+    if (position !== size) throw new Error(`invariant violated: wrote ${position} bytes of a ${size}-byte FetchResponse`);
+    return out;
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+const TWO_POW_32 = 0x100000000;
+
+function writeBytesField(out: Buffer, position: number, tag: number, bytes: Uint8Array, start: number, length: number): number {
+  if (length < 0) return position; // null: the optional field stays absent
+  out[position++] = tag;
+  position = writeUint32(out, position, length);
+  if (length < 8) {
+    for (let k = 0; k < length; k++) out[position + k] = bytes[start + k];
+  } else {
+    out.set(bytes.subarray(start, start + length), position);
+  }
+  return position + length;
+}
+
+/** Protobuf (unsigned, not zig-zag) varint size of a non-negative int32. */
+function sizeOfUint32(value: number): number {
+  if (value < 0x80) return 1;
+  if (value < 0x4000) return 2;
+  if (value < 0x200000) return 3;
+  if (value < 0x10000000) return 4;
+  return 5;
+}
+
+function writeUint32(out: Buffer, position: number, value: number): number {
+  while (value >= 0x80) {
+    out[position++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  out[position++] = value;
+  return position;
+}
+
+/** Size of an int64 field's varint: negative values take 10 bytes (two's complement). */
+function sizeOfUint64(value: number): number {
+  if (value < 0) return 10;
+  if (value < 0x10000000) return sizeOfUint32(value);
+  let size = 4;
+  let rest = Math.floor(value / 0x10000000);
+  while (rest > 0) {
+    size++;
+    rest = Math.floor(rest / 128);
+  }
+  return size;
+}
+
+/** Writes an int64 (a JS number, exact within ±2^53) as a protobuf varint. */
+function writeUint64(out: Buffer, position: number, value: number): number {
+  if (value >= 0 && value < 0x80000000) return writeUint32(out, position, value);
+  let high = Math.floor(value / TWO_POW_32) >>> 0; // two's complement for negatives
+  let low = (value - Math.floor(value / TWO_POW_32) * TWO_POW_32) >>> 0;
+  // 7 bits at a time from the 64-bit (high:low) pair.
+  while (high > 0 || low >= 0x80) {
+    out[position++] = (low & 0x7f) | 0x80;
+    low = ((low >>> 7) | (high << 25)) >>> 0;
+    high >>>= 7;
+  }
+  out[position++] = low;
+  return position;
+}
+
+function corrupt(position: number, what: string): BrookError {
+  return new BrookError('CORRUPT_DATA', `stored record at byte ${position} of a fetched range: ${what}`);
+}

@@ -1,0 +1,73 @@
+import { serviceDefinition } from '../../src/protocol';
+import { decodeRecordBatch, encodeRecordBatch, setLogAppendTime, stampBaseOffset, type RecordInput } from '../../src/record';
+import { fetchResponseSerializer, StoredRecords } from '../../src/server/fetch-response';
+
+const fetchDefinition = serviceDefinition('Log').Fetch;
+const serialize = fetchResponseSerializer(fetchDefinition.responseSerialize);
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 0x100000000;
+  };
+}
+
+/** What the broker sent before: decoded records, with undefined for null. */
+function expected(data: Buffer[], fromOffset: number): unknown[] {
+  const out: unknown[] = [];
+  for (const batch of data) {
+    for (const r of decodeRecordBatch(batch).records) {
+      if (r.offset < fromOffset) continue;
+      out.push({ offset: r.offset, timestampMs: r.timestampMs, key: r.key ?? undefined, value: r.value ?? undefined, headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? undefined })) });
+    }
+  }
+  return out;
+}
+
+function strip(records: Array<Record<string, unknown>>): unknown[] {
+  return records.map((r) => ({
+    offset: r.offset,
+    timestampMs: r.timestampMs,
+    key: r.key === undefined ? undefined : Buffer.from(r.key as Buffer),
+    value: r.value === undefined ? undefined : Buffer.from(r.value as Buffer),
+    headers: (r.headers as Array<{ key: string; value?: Buffer }>).map((h) => ({ key: h.key, value: h.value === undefined ? undefined : Buffer.from(h.value) })),
+  }));
+}
+
+describe('fetchResponseSerializer', () => {
+  it('writes what protobufjs decodes back to the stored records, from any offset', () => {
+    const random = seeded(7);
+    const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    for (let round = 0; round < 100; round++) {
+      const batches: Buffer[] = [];
+      let base = Math.floor(random() * 3e9); // offsets past 2^31 exercise the wide varints
+      for (let b = 0; b < 1 + Math.floor(random() * 4); b++) {
+        const records: RecordInput[] = Array.from({ length: 1 + Math.floor(random() * 20) }, () => ({
+          key: random() < 0.3 ? null : bytes(Math.floor(random() * 12)),
+          value: random() < 0.1 ? null : bytes(Math.floor(random() < 0.1 ? random() * 400 : random() * 40)),
+          headers: random() < 0.3 ? [{ key: 'hé', value: random() < 0.5 ? null : bytes(3) }, { key: '', value: Buffer.alloc(0) }] : [],
+          timestampMs: random() < 0.5 ? 1_700_000_000_000 + Math.floor(random() * 1e6) : undefined,
+        }));
+        const batch = encodeRecordBatch(records, { baseTimestampMs: 1_700_000_000_000 });
+        stampBaseOffset(batch, 0, base);
+        if (random() < 0.2) setLogAppendTime(batch, 0, 1_800_000_000_000);
+        base += records.length;
+        batches.push(batch);
+      }
+      const data = Buffer.concat(batches);
+      const first = decodeRecordBatch(batches[0]).records[0].offset;
+      const fromOffset = first + Math.floor(random() * 5);
+      const message = { topic: random() < 0.5 ? 'tōpic' : '', partition: Math.floor(random() * 3), records: [], recordBatches: Buffer.alloc(0), highWatermark: base, logStartOffset: random() < 0.5 ? 0 : first, nextOffset: base };
+      const wire = serialize({ ...message, storedRecords: new StoredRecords(data, fromOffset) });
+      const decoded = fetchDefinition.responseDeserialize(wire) as Record<string, unknown> & { records: Array<Record<string, unknown>> };
+      expect(strip(decoded.records)).toEqual(expected(batches, fromOffset));
+      expect(decoded).toMatchObject({ topic: message.topic, partition: message.partition, highWatermark: base, logStartOffset: message.logStartOffset, nextOffset: base });
+    }
+  });
+
+  it('falls back to protobufjs for messages without stored records', () => {
+    const message = { topic: 't', partition: 1, records: [{ offset: 5, timestampMs: -1, key: Buffer.from('k'), headers: [] }], recordBatches: Buffer.alloc(0), highWatermark: 6, logStartOffset: 0, nextOffset: 6 };
+    expect(serialize(message).equals(fetchDefinition.responseSerialize(message))).toBe(true);
+  });
+});
