@@ -16,6 +16,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'child_process';
+import fs from 'fs';
 import { performance } from 'perf_hooks';
 import { serviceDefinition } from '../src/protocol';
 import { encodeRecordBatch } from '../src/record';
@@ -40,6 +41,19 @@ interface Row {
   brook: string;
   ceiling: string;
   ratio: string;
+  /** Broker CPU (user + system) per request in the Brook run: robust to a busy machine, unlike the rates. */
+  brokerCpu: string;
+}
+
+/** CPU milliseconds (user + system) the process `pid` has used so far, from /proc (Linux). */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of stat(5); here counted from field 3 ("state").
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -113,9 +127,11 @@ async function main(): Promise<void> {
   const brook = grpcClients(broker.addr);
   const ceiling = grpcClients(noop.addr);
   const rows: Row[] = [];
-  const add = (scenario: string, form: string, b: string, c: string, ratio: number): void => {
-    rows.push({ scenario, form, brook: b, ceiling: c, ratio: `${(ratio * 100).toFixed(0)}%` });
+  const add = (scenario: string, form: string, b: string, c: string, ratio: number, cpuPerRequestMs: number): void => {
+    const brokerCpu = Number.isNaN(cpuPerRequestMs) ? '—' : `${(cpuPerRequestMs * 1000).toFixed(0)} µs`;
+    rows.push({ scenario, form, brook: b, ceiling: c, ratio: `${(ratio * 100).toFixed(0)}%`, brokerCpu });
   };
+  const brokerCpu = (): number => cpuMsOf(broker.pid);
 
   try {
     const topics: Record<string, string> = {};
@@ -134,9 +150,10 @@ async function main(): Promise<void> {
       for (const flush of ['always', 'never']) {
         const fn = await producePayload(brook, topics[flush], form, 'batch');
         await timed(5, IN_FLIGHT, fn);
+        const cpuBefore = brokerCpu();
         const seconds = await timed(BATCH_REQUESTS, IN_FLIGHT, fn);
         const rate = (BATCH_REQUESTS * RECORDS_PER_REQUEST) / seconds;
-        add(`produce 1000×100 B, flush=${flush}`, form, fmtRate(rate), fmtRate(ceilingRate), rate / ceilingRate);
+        add(`produce 1000×100 B, flush=${flush}`, form, fmtRate(rate), fmtRate(ceilingRate), rate / ceilingRate, (brokerCpu() - cpuBefore) / BATCH_REQUESTS);
       }
     }
 
@@ -146,35 +163,42 @@ async function main(): Promise<void> {
     for (const raw of [false, true]) {
       let offset = 0;
       let fetched = 0;
+      let fetches = 0;
+      const cpuBefore = brokerCpu();
       const started = performance.now();
       while (offset < hw) {
         const res = await brook.log.Fetch<{ nextOffset: number; records: unknown[] }>({ topic, partition: 0, offset, maxBytes: 1024 * 1024, raw });
         fetched += res.nextOffset - offset;
         offset = res.nextOffset;
+        fetches++;
       }
+      const cpuPerFetch = (brokerCpu() - cpuBefore) / fetches;
       const rate = fetched / ((performance.now() - started) / 1000);
       const requests = Math.max(10, Math.ceil(hw / 10_000));
       const ceilingSeconds = await timed(requests, 1, () => ceiling.log.Fetch({ topic: 't', partition: 0, offset: 0, raw }));
       const ceilingRate = (requests * 10_000) / ceilingSeconds;
-      add(`fetch from 0 (${fetched} records, 1 MiB/request)`, raw ? 'raw' : 'records', fmtRate(rate), fmtRate(ceilingRate), rate / ceilingRate);
+      add(`fetch from 0 (${fetched} records, 1 MiB/request)`, raw ? 'raw' : 'records', fmtRate(rate), fmtRate(ceilingRate), rate / ceilingRate, cpuPerFetch);
     }
 
     // Single-record produce latency, one request at a time.
     for (const form of ['records', 'record_batch'] as const) {
+      let cpuPerRequest = NaN;
       const measure = async (fn: (i: number) => Promise<unknown>): Promise<{ p50: number; p99: number }> => {
         for (let i = 0; i < 50; i++) await fn(i);
         const samples: number[] = [];
+        const cpuBefore = brokerCpu();
         for (let i = 0; i < LATENCY_REQUESTS; i++) {
           const t = performance.now();
           await fn(i);
           samples.push(performance.now() - t);
         }
+        cpuPerRequest = (brokerCpu() - cpuBefore) / LATENCY_REQUESTS;
         return percentiles(samples);
       };
       const ceilingLatency = await measure(await producePayload(ceiling, 't', form, 'single'));
       for (const flush of ['always', 'never']) {
         const latency = await measure(await producePayload(brook, topics[flush], form, 'single'));
-        add(`produce 1 record latency, flush=${flush}`, form, fmtLatency(latency), fmtLatency(ceilingLatency), ceilingLatency.p50 / latency.p50);
+        add(`produce 1 record latency, flush=${flush}`, form, fmtLatency(latency), fmtLatency(ceilingLatency), ceilingLatency.p50 / latency.p50, cpuPerRequest);
       }
     }
   } finally {
@@ -189,9 +213,9 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return;
   }
-  const headers = ['scenario', 'form', 'Brook', 'grpc-js no-op ceiling', 'Brook / ceiling'];
+  const headers = ['scenario', 'form', 'Brook', 'grpc-js no-op ceiling', 'Brook / ceiling', 'broker CPU / request'];
   process.stdout.write(`| ${headers.join(' | ')} |\n|${headers.map(() => '---').join('|')}|\n`);
-  for (const r of rows) process.stdout.write(`| ${r.scenario} | ${r.form} | ${r.brook} | ${r.ceiling} | ${r.ratio} |\n`);
+  for (const r of rows) process.stdout.write(`| ${r.scenario} | ${r.form} | ${r.brook} | ${r.ceiling} | ${r.ratio} | ${r.brokerCpu} |\n`);
   process.stdout.write(`\n(${BATCH_REQUESTS} batched requests, ${IN_FLIGHT} in flight; ${LATENCY_REQUESTS} latency samples; node ${process.version})\n`);
 }
 
