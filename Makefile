@@ -5,7 +5,7 @@ NODE_MODULES_STAMP := node_modules/.package-lock.json
 .PHONY: install gen build test run bench bench-quick clean
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 install: $(NODE_MODULES_STAMP)
