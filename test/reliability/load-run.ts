@@ -52,6 +52,7 @@ export interface LoadReport {
   createTopicsMs: number;
   withoutSlowConsumer: PhaseFigures;
   withSlowConsumer: PhaseFigures;
+  afterSlowConsumer: PhaseFigures;
   slowConsumerRecords: number;
   rssStartKiB: number;
   rssMaxKiB: number;
@@ -227,6 +228,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
   // The slow consumer: a paused Subscribe over everything from the start, and a Fetch reader that dawdles.
   const slow = makeClient(broker.addr, options.connections);
+  const slowRunning = { now: true };
   let slowRecords = 0;
   const streams = topics.map((topic) => {
     const stream = (slow.raw as any).Subscribe({ topic, position: 'START_POSITION_EARLIEST', maxBytes: 1 << 20 });
@@ -239,7 +241,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   });
   const dawdler = (async () => {
     let offset = 0;
-    while (running) {
+    while (running && slowRunning.now) {
       const res = await slow.call('Fetch', { topic: topics[0], partition: 0, offset, maxBytes: 4 << 20 }, 30_000).catch(() => undefined);
       if (res) {
         offset = Number(res.nextOffset);
@@ -250,12 +252,17 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   })();
   await sleep(1000);
   const withSlowConsumer = await measure('with a stalled subscriber and a slow fetcher');
+  for (const s of streams) s.cancel();
+  slowRunning.now = false;
+  slow.close();
+  await sleep(500);
+  // The same again once the slow consumer is gone: the phases before and
+  // after bracket the one with it, so warm-up and a busy box show up too.
+  const afterSlowConsumer = await measure('after the slow consumer left');
 
   running = false;
   await Promise.all(workers);
   await dawdler;
-  for (const s of streams) s.cancel();
-  slow.close();
   for (const c of clients) c.close();
   admin.close();
   clearInterval(sampler);
@@ -281,6 +288,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     createTopicsMs,
     withoutSlowConsumer,
     withSlowConsumer,
+    afterSlowConsumer,
     slowConsumerRecords: slowRecords,
     rssStartKiB,
     rssMaxKiB,
