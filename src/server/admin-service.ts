@@ -7,14 +7,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import { BrookError } from '../common/errors';
 import type { pb } from '../protocol';
-import { topicConfigToMap } from '../storage/topic-config';
+import { MAX_PARTITIONS, topicConfigToMap } from '../storage';
 import type { BrokerContext } from './broker-context';
 import { unary } from './grpc-server';
 import type { TopicState } from './store-interface';
 import { fieldError, requireInt, requireTopic } from './validate';
-
-/** Most partitions a topic may have: each is a directory with open files. */
-export const MAX_PARTITIONS_PER_TOPIC = 10_000;
 
 export function toTopicDescription(topic: TopicState): pb.TopicDescription {
   return {
@@ -42,8 +39,8 @@ function requireConfigMap(field: string, value: unknown): Record<string, string>
 }
 
 function requirePartitionCount(field: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > MAX_PARTITIONS_PER_TOPIC) {
-    throw new BrookError('INVALID_PARTITIONS', `invalid ${field} ${String(value)}: expected an integer in [${min}, ${MAX_PARTITIONS_PER_TOPIC}]`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > MAX_PARTITIONS) {
+    throw new BrookError('INVALID_PARTITIONS', `invalid ${field} ${String(value)}: expected an integer in [${min}, ${MAX_PARTITIONS}]`);
   }
   return value;
 }
@@ -85,7 +82,7 @@ export function createAdminService(context: BrokerContext): grpc.UntypedServiceI
 
     CreatePartitions: unary(async (request: pb.CreatePartitionsRequest__Output): Promise<pb.CreatePartitionsResponse> => {
       const name = requireTopic('name', request.name, { forWrite: true });
-      const count = requireInt('count', request.count, 1, MAX_PARTITIONS_PER_TOPIC);
+      const count = requireInt('count', request.count, 1, MAX_PARTITIONS);
       await store.createPartitions(name, count);
       return { topic: toTopicDescription(await store.describeTopic(name)) };
     }),

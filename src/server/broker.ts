@@ -78,7 +78,7 @@ export class Broker {
       logger: logger.child({ component: 'storage' }),
       defaultTopicConfig: config.topicDefaults,
     });
-    store = logManager as unknown as TopicStore;
+    store = logManager;
     logger.info({ dataDir: config.dataDir, topics: (await store.listTopics({ includeInternal: true })).length, ms: Date.now() - opened }, 'storage opened');
 
     const coordinator = new GroupCoordinator({

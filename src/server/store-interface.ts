@@ -9,43 +9,13 @@
  * serialized there and offsets handed out in call order).
  */
 import type { EventEmitter } from 'events';
-import type { TopicConfig } from '../storage/topic-config';
+import type { AppendResult, PartitionDescription, ReadResult, TopicConfig, TopicDescription } from '../storage';
 
-export interface PartitionState {
-  readonly partition: number;
-  readonly logStartOffset: number;
-  readonly highWatermark: number;
-  readonly logEndOffset: number;
-  readonly sizeBytes: number;
-  readonly segmentCount: number;
-}
-
-export interface TopicState {
-  readonly name: string;
-  readonly partitionCount: number;
-  readonly config: TopicConfig;
-  readonly overrides: Readonly<Record<string, string>>;
-  readonly internal: boolean;
-  readonly createdAtMs: number;
-  readonly partitions?: readonly PartitionState[];
-}
-
-export interface AppendResult {
-  readonly baseOffset: number;
-  readonly lastOffset: number;
-  /** The broker's append time; meaningful for LogAppendTime topics. */
-  readonly logAppendTimeMs: number;
-  readonly recordCount: number;
-}
-
-export interface ReadResult {
-  /** Whole stored batches, back to back; the first may start before the requested offset. */
-  readonly data: Buffer;
-  readonly highWatermark: number;
-  readonly logStartOffset: number;
-  readonly firstOffset: number;
-  readonly nextOffset: number;
-}
+export type { AppendResult, ReadResult };
+/** One partition as the services see it: storage's own description. */
+export type PartitionState = PartitionDescription;
+/** One topic as the services see it: storage's own description. */
+export type TopicState = TopicDescription;
 
 /** One partition's log. Emits 'highWatermark' (hw: number) whenever the high watermark advances. */
 export interface PartitionStore extends EventEmitter {
