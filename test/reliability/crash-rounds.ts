@@ -38,7 +38,7 @@ import { createHash, randomBytes } from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import type { pb } from '../../src/protocol';
-import { encodeRecordBatch, type RecordInput } from '../../src/record';
+import { BATCH_HEADER_SIZE, encodeRecordBatch, readBatchHeader, type RecordInput } from '../../src/record';
 import { startBroker, type BrokerProcess } from '../helpers/broker';
 import { grpcClients, type GrpcClients } from '../helpers/grpc';
 import { Random } from './random';
@@ -59,11 +59,11 @@ export interface CrashRunOptions {
   /** Broker data dir to use (kept); a fresh temp dir otherwise. */
   dataDir?: string;
   /**
-   * Self-check of the harness: after each kill, cut this many bytes off the
-   * end of partition 0's newest segment (what a lost page cache would do), so
-   * the checks must report losses. 0 (default) leaves the files alone.
+   * Self-check of the harness: after each kill, drop partition 0's log from
+   * the batch holding its last acknowledged offset onwards (what a lost page
+   * cache would do), so the checks must report losses. Off by default.
    */
-  damageTailBytes?: number;
+  dropAcknowledgedTail?: boolean;
 }
 
 export interface CrashCounts {
@@ -301,7 +301,9 @@ export async function runCrashRounds(options: CrashRunOptions): Promise<CrashCou
       stop.now = true;
       await Promise.all(workers);
       clients.close();
-      if (options.damageTailBytes) cutTail(path.join(broker.dataDir, 'topics', TOPIC, '0'), options.damageTailBytes);
+      if (options.dropAcknowledgedTail && state[0].acked.size > 0) {
+        dropTailFrom(path.join(broker.dataDir, 'topics', TOPIC, '0'), Math.max(...state[0].acked.keys()));
+      }
 
       broker = await startBroker({ dataDir: broker.dataDir, config: { 'topic.segment.bytes': options.segmentBytes ?? 64 * 1024 } });
       clients = grpcClients(broker.addr);
@@ -411,12 +413,40 @@ export async function runCrashRounds(options: CrashRunOptions): Promise<CrashCou
   }
 }
 
-function cutTail(dir: string, bytes: number): void {
-  const logs = fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
-  if (logs.length === 0) return;
-  const file = path.join(dir, logs[logs.length - 1]);
-  const size = fs.statSync(file).size;
-  fs.truncateSync(file, Math.max(0, size - bytes));
+/**
+ * Removes a partition's records from the batch that holds `offset` onwards:
+ * truncates the segment containing it at that batch's first byte (found by
+ * walking batch headers, so preallocated zeros past the end do not matter) and
+ * deletes every later segment's files.
+ */
+function dropTailFrom(dir: string, offset: number): void {
+  const bases = fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{20}\.log$/.test(f))
+    .map((f) => Number(f.slice(0, 20)))
+    .sort((a, b) => a - b);
+  const holding = bases.filter((b) => b <= offset).pop();
+  if (holding === undefined) throw new Error(`no segment in ${dir} holds offset ${offset}`);
+  for (const base of bases.filter((b) => b > holding)) {
+    for (const ext of ['.log', '.index', '.timeindex']) fs.rmSync(path.join(dir, segmentName(base) + ext), { force: true });
+  }
+  const file = path.join(dir, segmentName(holding) + '.log');
+  const bytes = fs.readFileSync(file);
+  let position = 0;
+  while (position + BATCH_HEADER_SIZE <= bytes.length) {
+    const header = readBatchHeader(bytes, position);
+    if (header.magic !== 2 || header.batchLength <= 0) break;
+    if (header.lastOffset >= offset) {
+      fs.truncateSync(file, position);
+      return;
+    }
+    position += header.sizeInBytes;
+  }
+  throw new Error(`offset ${offset} not found in ${file}`);
+}
+
+function segmentName(baseOffset: number): string {
+  return String(baseOffset).padStart(20, '0');
 }
 
 function sleep(ms: number): Promise<void> {
