@@ -5,7 +5,11 @@
  * options and the exit-code contract:
  *   0  success
  *   1  failure, with a one-line reason on stderr
- *   2  usage error (unknown verb or flag, bad flag value, bad configuration)
+ *   2  usage error (missing or unknown verb, unknown flag, bad flag value,
+ *      bad configuration)
+ * Only an explicit `--help`, `help` or `--version` exits 0 without running a
+ * verb; a missing verb (`brook`, `brook topic`) is a usage error and gets one
+ * line naming the verbs, not the whole help text.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { registerServe } from './commands/serve';
@@ -34,7 +38,11 @@ export function buildProgram(): Command {
     .option('--json', 'print data as JSON', false)
     .showHelpAfterError(false) // usage errors stay one line; `--help` shows the rest
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .configureOutput({
+      outputError: (text) => process.stderr.write(text),
+      // Commander writes help to stderr only when a verb is missing; main() prints one line for that instead.
+      writeErr: () => undefined,
+    });
   registerServe(program);
   for (const register of [registerTopic, registerProduce, registerTail, registerReplay, registerGroup]) configureVerb(register(program));
   return program;
@@ -45,16 +53,34 @@ function oneLine(e: unknown): string {
   return message.split('\n')[0];
 }
 
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+function missingVerbMessage(command: Command): string {
+  const path = commandPath(command);
+  const verbs = command.commands.map((c) => c.name()).join(', ');
+  return `${path}: missing command (one of: ${verbs}); see "${path} --help"`;
+}
+
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
   program.commands.forEach((command) => command.exitOverride());
+  let missingVerbOf: Command | undefined;
+  program.on('beforeAllHelp', (context: { error: boolean; command: Command }) => {
+    if (context.error) missingVerbOf = context.command;
+  });
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      return 2; // commander has already printed the reason
+      // Asked for: `--help`, `--version`, or `brook help` (commander.help with exit code 0).
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || (e.code === 'commander.help' && e.exitCode === 0)) return 0;
+      if (missingVerbOf) process.stderr.write(`${missingVerbMessage(missingVerbOf)}\n`);
+      return 2; // otherwise commander has already printed the one-line reason
     }
     process.stderr.write(`brook: ${oneLine(e)}\n`);
     return e instanceof UsageError ? 2 : 1;

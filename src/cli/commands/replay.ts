@@ -4,6 +4,11 @@
  * or `--into` another topic. Without `--to`, up to the high watermark at
  * start. A progress bar (records, rate, ETA) goes to stderr when stderr is a
  * terminal, and nowhere otherwise.
+ *
+ * Ctrl-C (SIGINT) stops a replay part-way: `brook` then exits 1 with
+ * "interrupted after N record(s)" on stderr, so a script never mistakes a
+ * partial replay for a complete one (1 rather than the shell's 130, to keep
+ * to the documented 0/1/2 exit codes).
  */
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -69,6 +74,7 @@ async function replayRanges(
   const summary = new OffsetSummary();
   const pending: Promise<void>[] = [];
   let failure: unknown;
+  let replayed = 0;
   if (flags.into !== undefined) {
     targetPartitions = (await new Admin(connection).describeTopic(flags.into)).partitionCount;
     producer = new Producer(connection, { lingerMs: 5 });
@@ -78,7 +84,13 @@ async function replayRanges(
       if (range.from >= range.to) continue;
       const reader = new PartitionReader(connection, topic, range.partition, range.from, { maxWaitMs: 0 });
       while (reader.position! < range.to && !signal.aborted && !isStdoutClosed() && failure === undefined) {
-        const { records } = await reader.fetch(signal);
+        let records;
+        try {
+          ({ records } = await reader.fetch(signal));
+        } catch (e) {
+          if (signal.aborted) break;
+          throw e;
+        }
         const wanted = records.filter((r) => r.offset < range.to);
         if (wanted.length === 0 && records.length === 0) {
           // Nothing at this offset although it is below the range end: the range outran the log.
@@ -107,6 +119,7 @@ async function replayRanges(
           await writeOut(wanted.map((r) => formatRecord(r, flags.format)).join(''));
         }
         progress.tick(wanted.length);
+        replayed += wanted.length;
       }
     }
     await Promise.all(pending);
@@ -116,6 +129,7 @@ async function replayRanges(
     await producer?.close().catch(() => undefined);
   }
   if (failure) throw failure;
+  if (signal.aborted) throw new Error(`interrupted after ${replayed} record(s)`);
   if (producer) {
     if (json) {
       printJson({
@@ -132,7 +146,10 @@ async function replayRanges(
 export function registerReplay(program: Command): Command {
   return program
     .command('replay')
-    .description('re-read the exact range [--from, --to) of a topic once, in offset order per partition, to stdout or --into another topic')
+    .description(
+      're-read the exact range [--from, --to) of a topic once, in offset order per partition, to stdout or --into another topic; ' +
+        'interrupted by Ctrl-C it exits 1 with "interrupted after N record(s)"',
+    )
     .argument('<topic>', 'topic to read')
     .requiredOption('--from <position>', 'first offset, or ISO-8601 time (first record at or after it); also earliest')
     .option('--to <position>', 'end, exclusive: offset or ISO-8601 time (default: the high watermark at start)')

@@ -6,6 +6,9 @@ import { printJson, printTable } from '../output';
 import { collectPair, collectString, parsePositiveInt } from '../parse';
 import { UsageError } from '../usage-error';
 
+/** CreateTopicRequest.partitions 0: the broker picks its num.partitions. */
+const BROKER_DEFAULT_PARTITIONS = 0;
+
 function configObject(pairs: Array<[string, string]> | undefined): Record<string, string> {
   return Object.fromEntries(pairs ?? []);
 }
@@ -47,11 +50,11 @@ export function registerTopic(program: Command): Command {
     .command('create')
     .description('create a topic')
     .argument('<name>', 'topic name: letters, digits, ".", "_", "-" (1-249 chars)')
-    .option('-p, --partitions <n>', 'number of partitions', parsePositiveInt, 1)
+    .option('-p, --partitions <n>', "number of partitions (default: the broker's num.partitions)", parsePositiveInt)
     .option('--config <key=value>', 'topic config override, repeatable (e.g. retention.ms=86400000)', collectPair)
-    .action(async (name: string, opts: { partitions: number; config?: Array<[string, string]> }, command: Command) => {
+    .action(async (name: string, opts: { partitions?: number; config?: Array<[string, string]> }, command: Command) => {
       await withConnection(command, async (connection) => {
-        const created = await new Admin(connection).createTopic(name, { partitions: opts.partitions, config: configObject(opts.config) });
+        const created = await new Admin(connection).createTopic(name, { partitions: opts.partitions ?? BROKER_DEFAULT_PARTITIONS, config: configObject(opts.config) });
         if (globals(command).json) printJson(topicJson(created));
         else process.stdout.write(`created topic ${created.name} with ${created.partitionCount} partition(s)\n`);
       });
