@@ -76,6 +76,8 @@ interface Batch {
   baseSequence: number;
   /** The current send (all its attempts): acked, failed for good, or requeued (not written; send again later). */
   sending: Promise<SendOutcome> | undefined;
+  /** The current send has settled. */
+  done: boolean;
 }
 
 type SendOutcome = 'acked' | 'failed' | 'requeued';
@@ -84,7 +86,12 @@ class PartitionQueue {
   open: Batch | undefined;
   lingerTimer: NodeJS.Timeout | undefined;
   readonly closed: Batch[] = [];
-  /** Batches sent and not yet settled, in sequence order. */
+  /**
+   * The send window, in sequence order: from the oldest unsettled batch on,
+   * including later batches already settled. Its length never exceeds the
+   * per-partition limit, so a batch still being retried is always among the
+   * last 5 batches the broker remembers for this producer.
+   */
   readonly inFlight: Batch[] = [];
   /** Idempotent: the sequence the next batch starts at. */
   nextSequence = 0;
@@ -108,7 +115,7 @@ const ACKS: Record<ProducerOptions['acks'], pb.Acks> = { leader: 'ACKS_LEADER', 
 function newBatch(): Batch {
   let markSettled!: () => void;
   const settled = new Promise<void>((resolve) => (markSettled = resolve));
-  return { records: [], bytes: BATCH_OVERHEAD_BYTES, settled, markSettled, order: 0, baseSequence: -1, sending: undefined };
+  return { records: [], bytes: BATCH_OVERHEAD_BYTES, settled, markSettled, order: 0, baseSequence: -1, sending: undefined, done: false };
 }
 
 export class Producer {
@@ -296,12 +303,15 @@ export class Producer {
       batch.baseSequence = queue.nextSequence;
       queue.nextSequence = (queue.nextSequence + batch.records.length) % SEQUENCE_MODULUS;
     }
+    batch.done = false;
     queue.inFlight.push(batch);
     this.inFlight++;
     const sending = this.sendBatch(queue, batch);
     batch.sending = sending;
     void sending.then((outcome) => {
-      queue.inFlight.splice(queue.inFlight.indexOf(batch), 1);
+      batch.done = true;
+      if (outcome === 'requeued') queue.inFlight.splice(queue.inFlight.indexOf(batch), 1);
+      while (queue.inFlight.length > 0 && queue.inFlight[0].done) queue.inFlight.shift();
       this.inFlight--;
       if (outcome === 'requeued') {
         // Not written: back to its place in the queue, renumbered when sent again.
@@ -327,7 +337,12 @@ export class Producer {
       (reply) => {
         this.identity = { producerId: Number(reply.producerId), producerEpoch: reply.producerEpoch };
         this.bumpNeeded = false;
-        if (previous) for (const queue of this.queues.values()) queue.nextSequence = 0;
+        if (previous) {
+          for (const queue of this.queues.values()) {
+            queue.nextSequence = 0;
+            queue.inFlight.length = 0; // nothing is in flight during a bump; the window starts afresh
+          }
+        }
       },
       (e: unknown) => {
         const error = asBrookError(e, {});
