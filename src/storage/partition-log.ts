@@ -46,6 +46,25 @@ import type { StorageLogger } from './logger';
 import type { TopicConfig } from './topic-config';
 
 export const PARTITION_CHECKPOINT_FILE = 'partition.checkpoint';
+/**
+ * Preallocation, flush.policy=always only. An fdatasync after overwriting
+ * zero-filled space costs less than one after extending the file (no size or
+ * block-map change to journal): ~180 vs ~370 µs on this machine when quiet,
+ * p50 258 vs 314 µs (100 B) and 287 vs 436 µs (4 KB) when busy — most of a
+ * small append's latency. Measured through PartitionLog, one appender,
+ * interleaved runs: append p50 255 → 205 µs for 1-record batches, 319 →
+ * 216 µs for 30-record ones. A round smaller than PREALLOCATE_MAX_ROUND_BYTES
+ * that does not fit the preallocated space first zero-fills (and
+ * fdatasyncs) a chunk past the end: as large as the segment already is,
+ * between 64 KiB and 1 MiB, so a partition that sees a few appends wastes at
+ * most 64 KiB and a busy one pays one ~1 MiB write per ~10,000
+ * single-record appends. Larger rounds skip it: ≥ 64 KiB of data per
+ * fdatasync already amortises the extension, and zero-filling would double
+ * their disk writes.
+ */
+const PREALLOCATE_MIN_BYTES = 64 * 1024;
+const PREALLOCATE_MAX_BYTES = 1024 * 1024;
+const PREALLOCATE_MAX_ROUND_BYTES = 64 * 1024;
 const SEGMENT_LOG_FILE = /^(\d{20})\.log$/;
 
 export interface AppendResult {
@@ -124,6 +143,8 @@ export class PartitionLog extends EventEmitter {
   private checkpointedStartOffset = -1;
   /** Sealed segments not yet fdatasynced (only under flush.policy=never). */
   private unflushedSealed = new Set<LogSegment>();
+  /** The segment whose preallocation failed (disk full): not tried again until the next segment. */
+  private preallocationFailed: LogSegment | undefined;
   private lastFlushMonotonicMs: number;
   private failure: BrookError | undefined;
   private closed = false;
@@ -291,6 +312,11 @@ export class PartitionLog extends EventEmitter {
           );
         }
         segment.nextOffset = segments[i + 1].baseOffset;
+      } else if (result.zeroTail) {
+        this.logger.info(
+          { ...this.context(), file: segment.logFile, keptBytes: result.validBytes, droppedBytes: result.truncatedBytes },
+          `dropped ${result.truncatedBytes} bytes of preallocated space after position ${result.validBytes}`,
+        );
       } else if (result.truncatedBytes > 0) {
         this.logger.warn(
           { ...this.context(), file: segment.logFile, keptBytes: result.validBytes, droppedBytes: result.truncatedBytes, reason: result.reason },
@@ -418,6 +444,7 @@ export class PartitionLog extends EventEmitter {
 
   private async writeRound(round: PendingAppend[]): Promise<void> {
     const policy = this.currentConfig.flushPolicy;
+    if (policy === 'always') await this.maybePreallocate(round);
     let pending: PendingAppend[] = [];
     let pendingBytes = 0;
     for (const entry of round) {
@@ -452,6 +479,23 @@ export class PartitionLog extends EventEmitter {
     }
   }
 
+  /** See PREALLOCATE_MIN_BYTES. Writer only; a failure (disk full) only stops preallocation for this segment. */
+  private async maybePreallocate(round: readonly PendingAppend[]): Promise<void> {
+    const active = this.active;
+    let roundBytes = 0;
+    for (const entry of round) roundBytes += entry.buffer.length;
+    if (roundBytes >= PREALLOCATE_MAX_ROUND_BYTES || active.preallocatedBytes >= roundBytes || active === this.preallocationFailed) return;
+    const room = this.currentConfig.segmentBytes - active.size - active.preallocatedBytes;
+    const bytes = Math.min(Math.max(PREALLOCATE_MIN_BYTES, Math.min(active.size, PREALLOCATE_MAX_BYTES)), room);
+    if (bytes < roundBytes) return; // the round rolls the segment, or nearly
+    try {
+      await active.preallocate(bytes);
+    } catch (e) {
+      this.preallocationFailed = active;
+      this.logger.warn({ ...this.context(), file: active.logFile, err: e }, 'could not preallocate segment space; appends extend the file instead');
+    }
+  }
+
   /**
    * Snapshots the producer state of everything below `offset` (at a roll or
    * a clean close), so the next load scans only the log after it. A failed
@@ -481,6 +525,7 @@ export class PartitionLog extends EventEmitter {
   private async roll(baseOffset: number): Promise<void> {
     const old = this.active;
     const sync = this.currentConfig.flushPolicy !== 'never';
+    await old.trimPreallocation();
     if (sync) {
       try {
         await old.flush();
@@ -772,6 +817,7 @@ export class PartitionLog extends EventEmitter {
     this.closed = true;
     await this.lastAppend;
     if (!this.failure) {
+      await this.active.trimPreallocation(); // before the flush, so the file's size is durable too
       await this.flush();
       await this.active.writeIndexFiles(true);
       await this.snapshotProducerState(this.nextOffset);
