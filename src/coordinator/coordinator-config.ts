@@ -20,8 +20,17 @@
  *                                           so the log stays under about twice the
  *                                           live state plus this
  *   snapshotChunkOffsets           2000     committed offsets per snapshot record
- *                                           (~100 KB of msgpack, under the default
- *                                           max.message.bytes of 1 MiB)
+ *                                           (~100 KB of msgpack with 40-character
+ *                                           topic names, ~540 KB with 249-character
+ *                                           ones); the store splits records and
+ *                                           appends by encoded bytes, so no append
+ *                                           nears max.message.bytes whatever this is
+ *   snapshotRetryBackoffMs         1000     wait after a failed snapshot before the
+ *                                           next try, doubled after each failure in
+ *                                           a row (a failed try may leave a partial
+ *                                           snapshot behind; retrying on every commit
+ *                                           would grow the log without bound)
+ *   snapshotRetryBackoffMaxMs      60000    the longest of those waits
  *   defaultAssignor                sticky
  */
 import { BrookError } from '../common/errors';
@@ -36,6 +45,8 @@ export interface CoordinatorConfig {
   readonly sessionCheckIntervalMs: number;
   readonly snapshotMinRecords: number;
   readonly snapshotChunkOffsets: number;
+  readonly snapshotRetryBackoffMs: number;
+  readonly snapshotRetryBackoffMaxMs: number;
   readonly defaultAssignor: AssignorName;
 }
 
@@ -48,6 +59,8 @@ export const COORDINATOR_DEFAULTS: CoordinatorConfig = Object.freeze({
   sessionCheckIntervalMs: 250,
   snapshotMinRecords: 1000,
   snapshotChunkOffsets: 2000,
+  snapshotRetryBackoffMs: 1000,
+  snapshotRetryBackoffMaxMs: 60_000,
   defaultAssignor: DEFAULT_ASSIGNOR,
 });
 
@@ -77,10 +90,15 @@ export function validateCoordinatorConfig(input: unknown = {}): CoordinatorConfi
     sessionCheckIntervalMs: int('sessionCheckIntervalMs'),
     snapshotMinRecords: int('snapshotMinRecords'),
     snapshotChunkOffsets: int('snapshotChunkOffsets'),
+    snapshotRetryBackoffMs: int('snapshotRetryBackoffMs'),
+    snapshotRetryBackoffMaxMs: int('snapshotRetryBackoffMaxMs'),
     defaultAssignor: assignor,
   };
   if (config.minSessionTimeoutMs > config.maxSessionTimeoutMs) {
     throw invalid(`coordinator config "minSessionTimeoutMs" (${config.minSessionTimeoutMs}) must not exceed "maxSessionTimeoutMs" (${config.maxSessionTimeoutMs})`);
+  }
+  if (config.snapshotRetryBackoffMs > config.snapshotRetryBackoffMaxMs) {
+    throw invalid(`coordinator config "snapshotRetryBackoffMs" (${config.snapshotRetryBackoffMs}) must not exceed "snapshotRetryBackoffMaxMs" (${config.snapshotRetryBackoffMaxMs})`);
   }
   return Object.freeze(config);
 }

@@ -51,6 +51,7 @@ export const TEMPORARY_LEAVE_EPOCH = -2;
 export interface CoordinatorLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
 export interface GroupCoordinatorOptions {
@@ -172,14 +173,17 @@ export class GroupCoordinator {
     this.newMemberId = options.newMemberId ?? randomUUID;
     this.writer = new OffsetWriter(this.store, {
       minRecords: this.config.snapshotMinRecords,
+      retryBackoffMs: this.config.snapshotRetryBackoffMs,
+      retryBackoffMaxMs: this.config.snapshotRetryBackoffMaxMs,
+      monotonicMs: () => this.clock.monotonicMs(),
       liveOffsets: () => this.liveOffsetCount,
       snapshot: () => this.snapshotRecords(),
-      onSnapshotError: (e) => this.logger?.warn({ err: e }, 'writing a consumer offsets snapshot failed; will retry after the next commit'),
+      onError: (e, what) => this.logger?.error({ err: e }, `consumer offsets: ${what} failed`),
     });
   }
 
   /** Loads committed offsets, writes a snapshot if the log has grown, and (unless told not to) starts the session-expiry timer. */
-  async start(options: { expireSessions?: boolean } = {}): Promise<{ records: number; offsets: number; ms: number }> {
+  async start(options: { expireSessions?: boolean } = {}): Promise<{ records: number; entries: number; offsets: number; ms: number }> {
     const started = this.clock.monotonicMs();
     let entries = 0;
     const records = await this.store.load((record) => {
@@ -189,12 +193,26 @@ export class GroupCoordinator {
     this.writer.entriesInLog = entries;
     await this.writer.maybeSnapshot();
     if (options.expireSessions ?? true) {
-      this.sessionTimer = setInterval(() => this.expireSessions(), this.config.sessionCheckIntervalMs);
+      this.sessionTimer = setInterval(() => this.expireSessionsFromTimer(), this.config.sessionCheckIntervalMs);
       this.sessionTimer.unref();
     }
-    const result = { records, offsets: this.liveOffsetCount, ms: this.clock.monotonicMs() - started };
+    // entries: offset entries and tombstones replayed, what start-up costs (a snapshot keeps it near the live offsets).
+    const result = { records, entries, offsets: this.liveOffsetCount, ms: this.clock.monotonicMs() - started };
     this.logger?.info(result, 'consumer offsets loaded');
     return result;
+  }
+
+  /**
+   * The session timer's tick. An exception here would be uncaught and end the
+   * broker; a broken invariant in one group is logged instead, and the next
+   * tick tries again.
+   */
+  private expireSessionsFromTimer(): void {
+    try {
+      this.expireSessions();
+    } catch (e) {
+      this.logger?.error({ err: e }, 'expiring group member sessions failed');
+    }
   }
 
   /** Stops the timer and waits for queued offset writes. */

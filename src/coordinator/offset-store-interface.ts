@@ -12,6 +12,12 @@
  * "the snapshot alone" give the same state; that is what lets the store drop
  * what precedes a complete snapshot.
  *
+ * Size: a store has a most-bytes-per-append (`maxAppendBytes`, well under
+ * what its log accepts in one batch) and says how many bytes a record takes
+ * at most (`encodedBytes`), so the writer can group queued writes into
+ * appends that fit. A record or snapshot bigger than one append is split by
+ * the store itself, in order, into several.
+ *
  * Concurrency: the coordinator never has two calls of this interface in
  * flight at once (its writer runs them one after another), so a store need
  * not guard against interleaving.
@@ -35,9 +41,14 @@ export interface OffsetStore {
   /** Appends records in order; resolves once they are durable. */
   append(records: readonly GroupRecord[]): Promise<void>;
   /**
-   * Writes a complete restatement of the state, then drops everything stored
-   * before it. A crash in between leaves the old records in place, which is
-   * still correct (see above).
+   * Writes a complete restatement of the state, then — only once all of it
+   * is durable — drops everything stored before it. A snapshot that fails
+   * or is cut short by a crash leaves the old records in place and is
+   * ignored by `load`, which is still correct (see above).
    */
   writeSnapshot(records: readonly GroupRecord[]): Promise<void>;
+  /** An upper bound on the bytes `record` adds to an append. */
+  encodedBytes(record: GroupRecord): number;
+  /** The most bytes one append should carry (writes are grouped up to this). */
+  readonly maxAppendBytes: number;
 }

@@ -7,6 +7,16 @@ export class MemoryOffsetStore implements OffsetStore {
   records: GroupRecord[] = [];
   appends = 0;
   failNextAppend = false;
+  /** Fails every snapshot while set, after storing the first half of it (as a real store may leave it). */
+  failSnapshots = false;
+  snapshotAttempts = 0;
+  /** Here a record's "bytes" are its entries (one per offset or tombstone); an append over the limit fails as a real log would. */
+  maxAppendBytes = Number.MAX_SAFE_INTEGER;
+  appendSizes: number[] = [];
+
+  encodedBytes(record: GroupRecord): number {
+    return record.type === 'offsets' ? record.offsets.length : 1;
+  }
 
   async load(apply: (record: GroupRecord) => void): Promise<number> {
     for (const r of this.records) apply(structuredClone(r));
@@ -19,12 +29,21 @@ export class MemoryOffsetStore implements OffsetStore {
       this.failNextAppend = false;
       throw new BrookError('STORAGE_ERROR', 'append failed (test)');
     }
+    const size = records.reduce((sum, r) => sum + this.encodedBytes(r), 0);
+    if (size > this.maxAppendBytes) throw new BrookError('RECORD_TOO_LARGE', `append of ${size} exceeds ${this.maxAppendBytes} (test)`);
     this.appends++;
+    this.appendSizes.push(size);
     this.records.push(...structuredClone(records));
   }
 
   async writeSnapshot(records: readonly GroupRecord[]): Promise<void> {
     await Promise.resolve();
+    this.snapshotAttempts++;
+    if (this.failSnapshots) {
+      // A partial snapshot is a restatement of part of the state: harmless to replay after what it restates.
+      this.records.push(...structuredClone(records.slice(0, Math.floor(records.length / 2))));
+      throw new BrookError('STORAGE_ERROR', 'snapshot failed (test)');
+    }
     this.records = structuredClone([...records]);
   }
 }
