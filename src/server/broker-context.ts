@@ -1,4 +1,5 @@
 /** What the broker hands every service factory (kept apart from broker.ts so services do not import the composition). */
+import type { Clock } from '../common/clock';
 import type { GroupCoordinator } from '../coordinator';
 import type { BrokerConfig } from './config';
 import type { Logger } from './logger';
@@ -14,4 +15,6 @@ export interface BrokerContext {
   readonly metrics: BrokerMetrics;
   /** Aborted when graceful shutdown starts; long polls answer and streams end. */
   readonly shutdown: AbortSignal;
+  /** Broker time: stamped into records sent with timestamp_ms 0 and under LogAppendTime. */
+  readonly clock: Clock;
 }

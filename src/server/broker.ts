@@ -91,7 +91,7 @@ export class Broker {
     await coordinator.start();
 
     const producerIds = await ProducerIdManager.open(nodeFileSystem, logManager.dataDir, logger.child({ component: 'storage' }));
-    const context: BrokerContext = { config, store, producerIds, coordinator, logger, metrics, shutdown: abort.signal };
+    const context: BrokerContext = { config, store, producerIds, coordinator, logger, metrics, shutdown: abort.signal, clock: systemClock };
     const server = buildGrpcServer(brookServices(context), {
       logger,
       metrics,

@@ -95,7 +95,7 @@ export function logServiceDefinition(): grpc.ServiceDefinition {
 }
 
 export function createLogService(context: BrokerContext): grpc.UntypedServiceImplementation {
-  const { store, producerIds, config, metrics, logger, shutdown } = context;
+  const { store, producerIds, config, metrics, logger, shutdown, clock } = context;
   /** Round-robin cursor per topic for keyless records. */
   const nextKeylessPartition = new Map<string, number>();
 
@@ -160,7 +160,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
         }
         if (groups.size === 1) groups.set(groups.keys().next().value as number, null);
       }
-      const now = Date.now();
+      const now = clock.nowMs();
       for (const [partition, indexes] of [...groups].sort((a, b) => a[0] - b[0])) {
         const log = store.partition(topic, partition);
         const batch = records.encodeBatch(indexes, now, log.config.messageTimestampType);

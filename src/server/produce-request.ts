@@ -350,6 +350,7 @@ export function decodeProduceRequest(wire: Buffer): ProduceRequestView {
   let acks: pb.Acks = 'ACKS_LEADER';
   let recordBatch: Buffer = EMPTY;
   let malformed: string | undefined;
+  let unknownAcks: number | undefined;
   try {
     const reader = new WireReader(wire, 0, wire.length);
     while (reader.position < reader.end) {
@@ -366,7 +367,9 @@ export function decodeProduceRequest(wire: Buffer): ProduceRequestView {
         parseRecord(new WireReader(wire, start, reader.position), slots);
       } else if (field === 4 && wireType === 0) {
         const value = reader.varint();
-        acks = ACKS_BY_NUMBER[value] ?? 'ACKS_LEADER';
+        const known = ACKS_BY_NUMBER[value];
+        if (known === undefined) unknownAcks = value;
+        else acks = known;
       } else if (field === 5 && wireType === 2) {
         const start = reader.lengthDelimited();
         recordBatch = wire.subarray(start, reader.position);
@@ -377,6 +380,10 @@ export function decodeProduceRequest(wire: Buffer): ProduceRequestView {
   } catch (e) {
     if (!(e instanceof MalformedRequest)) throw e;
     malformed = e.message;
+  }
+  // An acks value from a newer client must not quietly become a weaker guarantee.
+  if (malformed === undefined && unknownAcks !== undefined) {
+    malformed = `acks ${unknownAcks} is not an Acks value: expected ${ACKS_BY_NUMBER.map((name, n) => `${n} (${name})`).join(', ')}`;
   }
   const records = new WireRecords(wire, slots.count, slots.fields, slots.timestamps, slots.headers);
   return { topic, partition, acks, recordBatch, records, malformed };

@@ -82,4 +82,12 @@ describe('decodeProduceRequest', () => {
     expect(decodeProduceRequest(wire.subarray(0, wire.length - 1)).malformed).toMatch(/runs past the end/);
     expect(decodeProduceRequest(Buffer.from([0x0b])).malformed).toMatch(/wire type 3/);
   });
+
+  it('reports an acks number outside the Acks enum instead of treating it as ACKS_LEADER', () => {
+    const wire = serialize({ topic: 't', records: [{ value: Buffer.from('a') }] });
+    // field 4 (acks), varint 7
+    const view = decodeProduceRequest(Buffer.concat([wire, Buffer.from([0x20, 0x07])]));
+    expect(view.malformed).toMatch(/acks 7 is not an Acks value: expected 0 \(ACKS_LEADER\), 1 \(ACKS_ALL\), 2 \(ACKS_NONE\)/);
+    expect(decodeProduceRequest(Buffer.concat([wire, Buffer.from([0x20, 0x02])]))).toMatchObject({ acks: 'ACKS_NONE', malformed: undefined });
+  });
 });

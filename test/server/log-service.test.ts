@@ -1,0 +1,91 @@
+/**
+ * createLogService over an in-memory store: broker time comes from the
+ * injected clock.
+ */
+import { EventEmitter } from 'events';
+import { BrookError } from '../../src/common/errors';
+import { ManualClock } from '../../src/common/clock';
+import { serviceDefinition } from '../../src/protocol';
+import { decodeRecordBatch, readBatchHeader, stampBaseOffset } from '../../src/record';
+import type { BrokerContext } from '../../src/server/broker-context';
+import { createLogService } from '../../src/server/log-service';
+import { decodeProduceRequest } from '../../src/server/produce-request';
+import type { AppendResult, PartitionStore, ReadResult } from '../../src/server/store-interface';
+import { DEFAULT_TOPIC_CONFIG } from '../../src/storage';
+
+/** One partition in memory: every appended batch, stamped, back to back. */
+class MemoryPartition extends EventEmitter {
+  readonly batches: Array<{ baseOffset: number; bytes: Buffer }> = [];
+  logStartOffset = 0;
+  highWatermark = 0;
+  readonly segmentCount = 1;
+  readonly config = DEFAULT_TOPIC_CONFIG;
+
+  get logEndOffset(): number {
+    return this.highWatermark;
+  }
+
+  get sizeBytes(): number {
+    return this.batches.reduce((n, b) => n + b.bytes.length, 0);
+  }
+
+  async append(batch: Buffer): Promise<AppendResult> {
+    const bytes = Buffer.from(batch);
+    const baseOffset = this.highWatermark;
+    stampBaseOffset(bytes, 0, baseOffset);
+    const recordCount = readBatchHeader(bytes, 0).recordCount;
+    this.batches.push({ baseOffset, bytes });
+    this.highWatermark += recordCount;
+    this.emit('highWatermark', this.highWatermark);
+    return { baseOffset, lastOffset: this.highWatermark - 1, logAppendTimeMs: -1, recordCount };
+  }
+
+  async read(offset: number): Promise<ReadResult> {
+    const from = this.batches.filter((b, i) => (this.batches[i + 1]?.baseOffset ?? this.highWatermark) > offset);
+    return { data: Buffer.concat(from.map((b) => b.bytes)), highWatermark: this.highWatermark, logStartOffset: 0, firstOffset: from[0]?.baseOffset ?? offset, nextOffset: this.highWatermark };
+  }
+
+  offsetForTimestamp(): null {
+    return null;
+  }
+}
+
+function serviceOver(partition: MemoryPartition, clock = new ManualClock()) {
+  const store = {
+    partition: (topic: string, p: number): PartitionStore => {
+      if (topic !== 't' || p !== 0) throw new BrookError('UNKNOWN_TOPIC', `no ${topic}/${p}`);
+      return partition;
+    },
+    describeTopic: async () => ({ partitionCount: 1 }),
+  };
+  const counter = { inc: () => undefined };
+  const context = {
+    store,
+    config: { limits: { maxRecordsPerRequest: 1000, maxWaitMs: 30_000 } },
+    metrics: { produceBytes: counter, produceRecords: counter, fetchBytes: counter },
+    logger: { warn: () => undefined },
+    shutdown: new AbortController().signal,
+    clock,
+  } as unknown as BrokerContext;
+  const handlers = createLogService(context) as Record<string, (call: object, callback: (e: unknown, v?: unknown) => void) => void>;
+  const call = <T>(method: string, request: object): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const fake = Object.assign(new EventEmitter(), { request });
+      handlers[method](fake, (e, v) => (e ? reject(e) : resolve(v as T)));
+    });
+  return { call };
+}
+
+const produceWire = (request: object): Buffer => serviceDefinition('Log').Produce.requestSerialize(request);
+
+describe('createLogService', () => {
+  it('stamps broker time from the injected clock, not Date.now()', async () => {
+    const partition = new MemoryPartition();
+    const clock = new ManualClock(1_234_567_000);
+    const { call } = serviceOver(partition, clock);
+    await call('Produce', decodeProduceRequest(produceWire({ topic: 't', partition: 0, records: [{ value: Buffer.from('v') }] })));
+    const { records } = decodeRecordBatch(partition.batches[0].bytes, 0);
+    expect(records[0].timestampMs).toBe(1_234_567_000);
+  });
+
+});
