@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
+import { Connection } from '../../src/client';
 
 export { grpcClients, randomTopicName } from './grpc';
 export type { GrpcClients } from './grpc';
@@ -184,4 +185,44 @@ export async function startBroker(options: BrokerOptions = {}): Promise<BrokerPr
     logs: () => output,
   };
   return handle;
+}
+
+export interface BrokerFixture {
+  /** The broker started by beforeAll (reading it earlier throws). */
+  readonly broker: BrokerProcess;
+  /** An SDK connection to it. */
+  readonly connection: Connection;
+}
+
+/**
+ * One broker and an SDK connection for the tests of a file or describe
+ * block: started in beforeAll, closed and stopped in afterAll (which always
+ * runs).
+ *
+ *   const fixture = useBroker();
+ *   it('…', async () => { await new Admin(fixture.connection).createTopic(…); brook([…], { addr: fixture.broker.addr }); });
+ */
+export function useBroker(options: BrokerOptions = {}): BrokerFixture {
+  let broker: BrokerProcess | undefined;
+  let connection: Connection | undefined;
+  beforeAll(async () => {
+    broker = await startBroker(options);
+    connection = new Connection({ addr: broker.addr });
+  });
+  afterAll(async () => {
+    connection?.close();
+    await stopAllBrokers();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useBroker(): the broker starts in beforeAll; use it inside tests or hooks');
+    return value;
+  };
+  return {
+    get broker() {
+      return started(broker);
+    },
+    get connection() {
+      return started(connection);
+    },
+  };
 }

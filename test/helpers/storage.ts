@@ -6,7 +6,8 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { decodeRecordBatch, encodeRecordBatch, readBatchHeader, type RecordInput } from '../../src/record';
-import type { StorageLogger } from '../../src/storage';
+import type { StorageFile, StorageFileSystem, StorageLogger } from '../../src/storage';
+import { storageError } from '../../src/storage/file-system';
 
 export async function makeTempDir(prefix = 'brook-storage-'): Promise<string> {
   return fs.promises.mkdtemp(path.join(os.tmpdir(), prefix));
@@ -71,44 +72,60 @@ export function recordingLogger(): StorageLogger & { lines: Array<{ level: strin
   };
 }
 
-/** Wraps a file system to count fdatasync calls and to fail writes on demand. */
-export function instrumentedFileSystem(base: import('../../src/storage').StorageFileSystem): import('../../src/storage').StorageFileSystem & {
+/**
+ * What a test may put around each file's I/O. Every hook gets the real call
+ * as its last argument and decides whether, when and how to make it.
+ */
+export interface FileSystemHooks {
+  writev?(file: string, buffers: readonly Buffer[], position: number, write: (buffers: readonly Buffer[], position: number) => Promise<void>): Promise<void>;
+  datasync?(file: string, sync: () => Promise<void>): Promise<void>;
+  truncate?(file: string, length: number, truncate: (length: number) => Promise<void>): Promise<void>;
+}
+
+/** `base` with `hooks` around the writes, syncs and truncations of every file it opens; everything else passes through. */
+export function wrapFileSystem(base: StorageFileSystem, hooks: FileSystemHooks): StorageFileSystem {
+  return {
+    ...base,
+    async open(file: string, options?: { create?: boolean }): Promise<StorageFile> {
+      const inner = await base.open(file, options);
+      const write = inner.writev.bind(inner);
+      const sync = inner.datasync.bind(inner);
+      const truncate = inner.truncate.bind(inner);
+      return {
+        path: inner.path,
+        read: inner.read.bind(inner),
+        size: inner.size.bind(inner),
+        close: inner.close.bind(inner),
+        writev: (buffers, position) => (hooks.writev ? hooks.writev(file, buffers, position, write) : write(buffers, position)),
+        datasync: () => (hooks.datasync ? hooks.datasync(file, sync) : sync()),
+        truncate: (length) => (hooks.truncate ? hooks.truncate(file, length, truncate) : truncate(length)),
+      };
+    },
+  };
+}
+
+/** Wraps a file system to count fdatasync calls and writes, and to fail the next write on demand. */
+export function instrumentedFileSystem(base: StorageFileSystem): StorageFileSystem & {
   datasyncs: number;
   writes: number;
   failNextWrite?: NodeJS.ErrnoException;
 } {
-  const fsx = {
-    ...base,
-    datasyncs: 0,
-    writes: 0,
-    failNextWrite: undefined as NodeJS.ErrnoException | undefined,
-    async open(file: string, options?: { create?: boolean }) {
-      const inner = await base.open(file, options);
-      return {
-        path: inner.path,
-        read: inner.read.bind(inner),
-        truncate: inner.truncate.bind(inner),
-        size: inner.size.bind(inner),
-        close: inner.close.bind(inner),
-        async writev(buffers: readonly Buffer[], position: number) {
-          fsx.writes++;
-          const failure = fsx.failNextWrite;
-          if (failure) {
-            fsx.failNextWrite = undefined;
-            // Half the bytes land, then the error: what a full disk looks like.
-            const all = Buffer.concat(buffers as Buffer[]);
-            await inner.writev([all.subarray(0, Math.floor(all.length / 2))], position);
-            const { storageError } = await import('../../src/storage/file-system');
-            throw storageError(failure, file, 'write');
-          }
-          return inner.writev(buffers, position);
-        },
-        async datasync() {
-          fsx.datasyncs++;
-          return inner.datasync();
-        },
-      };
+  const counters = { datasyncs: 0, writes: 0, failNextWrite: undefined as NodeJS.ErrnoException | undefined };
+  const wrapped = wrapFileSystem(base, {
+    async writev(file, buffers, position, write) {
+      counters.writes++;
+      const failure = counters.failNextWrite;
+      if (!failure) return write(buffers, position);
+      counters.failNextWrite = undefined;
+      // Half the bytes land, then the error: what a full disk looks like.
+      const all = Buffer.concat(buffers as Buffer[]);
+      await write([all.subarray(0, Math.floor(all.length / 2))], position);
+      throw storageError(failure, file, 'write');
     },
-  };
-  return fsx;
+    datasync(_file, sync) {
+      counters.datasyncs++;
+      return sync();
+    },
+  });
+  return Object.assign(counters, wrapped);
 }

@@ -6,22 +6,14 @@
  * Needs `make build` (dist/src/cli/main.js).
  */
 import { spawn } from 'child_process';
-import { startBroker, randomTopicName, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
+import { randomTopicName, useBroker } from '../helpers/broker';
 import { brook, BROOK_MAIN, waitFor } from '../cli/run-brook';
 
-let broker: BrokerProcess;
-
-beforeAll(async () => {
-  broker = await startBroker({ config: { 'num.partitions': 3 } });
-});
-
-afterAll(async () => {
-  await stopAllBrokers();
-});
+const fixture = useBroker({ config: { 'num.partitions': 3 } });
 
 describe('brook without a verb', () => {
   it.each([[[]], [['topic']], [['group']]])('%j exits 2 with one line naming the verbs', async (args) => {
-    const r = await brook(args as string[], { addr: broker.addr });
+    const r = await brook(args as string[], { addr: fixture.broker.addr });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trim().split('\n');
@@ -31,7 +23,7 @@ describe('brook without a verb', () => {
   });
 
   it('names the sub-verbs of the verb it was given', async () => {
-    const r = await brook(['topic'], { addr: broker.addr });
+    const r = await brook(['topic'], { addr: fixture.broker.addr });
     expect(r.stderr).toMatch(/^brook topic: missing command \(one of: create, list, describe, alter, delete\)/);
   });
 
@@ -45,10 +37,10 @@ describe('brook without a verb', () => {
 describe('brook topic create', () => {
   it("without --partitions uses the broker's num.partitions, and says so in --help", async () => {
     const topic = randomTopicName('cli');
-    const created = await brook(['--json', 'topic', 'create', topic], { addr: broker.addr });
+    const created = await brook(['--json', 'topic', 'create', topic], { addr: fixture.broker.addr });
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({ name: topic, partitions: 3 });
-    const explicit = await brook(['--json', 'topic', 'create', `${topic}-one`, '--partitions', '1'], { addr: broker.addr });
+    const explicit = await brook(['--json', 'topic', 'create', `${topic}-one`, '--partitions', '1'], { addr: fixture.broker.addr });
     expect(JSON.parse(explicit.stdout)).toMatchObject({ partitions: 1 });
     const help = await brook(['topic', 'create', '--help']);
     expect(help.stdout.replace(/\s+/g, ' ')).toContain("--partitions <n> number of partitions (default: the broker's num.partitions)");
@@ -58,13 +50,13 @@ describe('brook topic create', () => {
 describe('brook replay interrupted', () => {
   it('exits 1 with "interrupted after N record(s)" when Ctrl-C stops it part-way', async () => {
     const topic = randomTopicName('cli');
-    expect((await brook(['topic', 'create', topic, '--partitions', '1'], { addr: broker.addr })).code).toBe(0);
+    expect((await brook(['topic', 'create', topic, '--partitions', '1'], { addr: fixture.broker.addr })).code).toBe(0);
     // 20,000 records of ~200 bytes: several fetches of 1 MiB, each far more than a pipe holds, so the replay blocks on stdout until the test reads it.
     const value = 'x'.repeat(200);
     const input = Array.from({ length: 20_000 }, (_, i) => `${i}-${value}`).join('\n') + '\n';
-    expect((await brook(['produce', topic], { addr: broker.addr, input })).code).toBe(0);
+    expect((await brook(['produce', topic], { addr: fixture.broker.addr, input })).code).toBe(0);
 
-    const child = spawn(process.execPath, [BROOK_MAIN, '--addr', broker.addr, 'replay', topic, '--from', 'earliest'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BROOK_MAIN, '--addr', fixture.broker.addr, 'replay', topic, '--from', 'earliest'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));

@@ -3,21 +3,10 @@
  * members under continuous production processes every record exactly once;
  * close() commits and leaves; seek and pause/resume.
  */
-import { Admin, Connection, Consumer, Producer, type ConsumedRecord } from '../../src/client';
-import { startBroker, randomTopicName, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
+import { Admin, Consumer, Producer, type ConsumedRecord } from '../../src/client';
+import { randomTopicName, useBroker } from '../helpers/broker';
 
-let broker: BrokerProcess;
-let connection: Connection;
-
-beforeAll(async () => {
-  broker = await startBroker();
-  connection = new Connection({ addr: broker.addr });
-});
-
-afterAll(async () => {
-  connection?.close();
-  await stopAllBrokers();
-});
+const fixture = useBroker();
 
 async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -31,7 +20,7 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
 const errors: string[] = [];
 
 function member(groupId: string, topic: string, seen: Map<string, number>, duplicates: string[]) {
-  const consumer = new Consumer({ addr: broker.addr }, { groupId, offsetReset: 'earliest', sessionTimeoutMs: 6000, autoCommitIntervalMs: 500, maxWaitMs: 200 }, {
+  const consumer = new Consumer({ addr: fixture.broker.addr }, { groupId, offsetReset: 'earliest', sessionTimeoutMs: 6000, autoCommitIntervalMs: 500, maxWaitMs: 200 }, {
     onError: (e) => errors.push(`${e.code}: ${e.message}`),
   });
   consumer.subscribe(topic);
@@ -49,8 +38,8 @@ describe('Consumer group', () => {
   it('scaled 1 → 8 → 3 → 1 under continuous production, processes every record once', async () => {
     const topic = randomTopicName('group');
     const groupId = randomTopicName('g');
-    await new Admin(connection).createTopic(topic, { partitions: 12 });
-    const producer = new Producer(connection, { lingerMs: 2 });
+    await new Admin(fixture.connection).createTopic(topic, { partitions: 12 });
+    const producer = new Producer(fixture.connection, { lingerMs: 2 });
     let produced = 0;
     let producing = true;
     const production = (async () => {
@@ -98,21 +87,21 @@ describe('Consumer group', () => {
     expect(seen.size).toBe(produced);
     expect(produced).toBeGreaterThan(500);
 
-    const described = await new Admin(connection).describeGroup(groupId);
+    const described = await new Admin(fixture.connection).describeGroup(groupId);
     expect(Number(described.totalLag)).toBe(0);
   }, 180_000);
 
   it('seek, pause and resume', async () => {
     const topic = randomTopicName('group');
     const groupId = randomTopicName('g');
-    await new Admin(connection).createTopic(topic, { partitions: 2 });
-    const producer = new Producer(connection);
+    await new Admin(fixture.connection).createTopic(topic, { partitions: 2 });
+    const producer = new Producer(fixture.connection);
     await producer.send(Array.from({ length: 10 }, (_, i) => ({ topic, partition: 0, value: `a${i}` })));
     await producer.send(Array.from({ length: 10 }, (_, i) => ({ topic, partition: 1, value: `b${i}` })));
     await producer.close();
 
     const assigned: string[] = [];
-    const consumer = new Consumer({ addr: broker.addr }, { groupId, offsetReset: 'earliest', maxWaitMs: 100, sessionTimeoutMs: 6000 }, {
+    const consumer = new Consumer({ addr: fixture.broker.addr }, { groupId, offsetReset: 'earliest', maxWaitMs: 100, sessionTimeoutMs: 6000 }, {
       onAssigned: (tps) => void assigned.push(...tps.map((tp) => `${tp.topic}/${tp.partition}`)),
     });
     consumer.subscribe([topic]);
@@ -130,12 +119,12 @@ describe('Consumer group', () => {
     expect(rest.filter((v) => v.startsWith('a'))).toEqual(['a7', 'a8', 'a9']);
     expect(rest.filter((v) => v.startsWith('b'))).toEqual(Array.from({ length: 10 }, (_, i) => `b${i}`));
     await consumer.close();
-    const committed = await new Admin(connection).fetchOffsets(groupId);
+    const committed = await new Admin(fixture.connection).fetchOffsets(groupId);
     expect(committed.map((c) => [c.partition, Number(c.offset)]).sort()).toEqual([
       [0, 10],
       [1, 10],
     ]);
-    const group = await new Admin(connection).describeGroup(groupId);
+    const group = await new Admin(fixture.connection).describeGroup(groupId);
     expect(group.members).toHaveLength(0);
   }, 60_000);
 });

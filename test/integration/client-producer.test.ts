@@ -9,7 +9,7 @@ import net from 'net';
 import os from 'os';
 import path from 'path';
 import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord } from '../../src/client';
-import { startBroker, randomTopicName, stopAllBrokers, type BrokerProcess } from '../helpers/broker';
+import { randomTopicName, useBroker } from '../helpers/broker';
 
 const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
@@ -24,30 +24,19 @@ async function readAll(connection: Connection, topic: string, partition: number)
 }
 
 describe('Producer against a broker', () => {
-  let broker: BrokerProcess;
-  let connection: Connection;
-
-  beforeAll(async () => {
-    broker = await startBroker();
-    connection = new Connection({ addr: broker.addr });
-  });
-
-  afterAll(async () => {
-    connection?.close();
-    await stopAllBrokers();
-  });
+  const fixture = useBroker();
 
   it('resolves each send with the offset where a fetch finds the record', async () => {
     const topic = randomTopicName('sdk');
-    await new Admin(connection).createTopic(topic, { partitions: 4 });
-    const producer = new Producer(connection, { lingerMs: 2, batchMaxBytes: 4096 });
+    await new Admin(fixture.connection).createTopic(topic, { partitions: 4 });
+    const producer = new Producer(fixture.connection, { lingerMs: 2, batchMaxBytes: 4096 });
     const sends = Array.from({ length: 3000 }, (_, i) =>
       producer.send({ topic, key: i % 3 === 0 ? null : `key-${i % 97}`, value: `value-${i}`, headers: { i: String(i) } }),
     );
     const results = await Promise.all(sends);
     await producer.close();
     const byPartition = new Map<number, Map<number, ConsumedRecord>>();
-    for (let p = 0; p < 4; p++) byPartition.set(p, new Map((await readAll(connection, topic, p)).map((r) => [r.offset, r])));
+    for (let p = 0; p < 4; p++) byPartition.set(p, new Map((await readAll(fixture.connection, topic, p)).map((r) => [r.offset, r])));
     const total = [...byPartition.values()].reduce((n, m) => n + m.size, 0);
     expect(total).toBe(3000);
     results.forEach((r, i) => {
@@ -59,16 +48,16 @@ describe('Producer against a broker', () => {
 
   it('puts keyed records on the partition the broker chooses for the same key', async () => {
     const topic = randomTopicName('sdk');
-    await new Admin(connection).createTopic(topic, { partitions: 7 });
+    await new Admin(fixture.connection).createTopic(topic, { partitions: 7 });
     const keys = Array.from({ length: 300 }, (_, i) => `user-${i * 7919}`);
     // The broker partitions records sent without a partition itself.
-    const response = await connection.produce({ topic, records: keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from('b') })) });
+    const response = await fixture.connection.produce({ topic, records: keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from('b') })) });
     const brokerPartition = new Map<string, number>();
     for (const result of response.results) {
       const indexes = result.recordIndexes.length > 0 ? result.recordIndexes : keys.map((_, i) => i);
       for (const index of indexes) brokerPartition.set(keys[index], result.partition);
     }
-    const producer = new Producer(connection);
+    const producer = new Producer(fixture.connection);
     const ours = await producer.send(keys.map((key) => ({ topic, key, value: 'c' })));
     await producer.close();
     keys.forEach((key, i) => expect(ours[i].partition).toBe(brokerPartition.get(key)));
@@ -77,8 +66,8 @@ describe('Producer against a broker', () => {
 
   it('rejects a record over max.message.bytes with a clear, non-retriable error', async () => {
     const topic = randomTopicName('sdk');
-    await new Admin(connection).createTopic(topic, { config: { 'max.message.bytes': '2000' } });
-    const producer = new Producer(connection);
+    await new Admin(fixture.connection).createTopic(topic, { config: { 'max.message.bytes': '2000' } });
+    const producer = new Producer(fixture.connection);
     const error = await producer.send({ topic, value: Buffer.alloc(5000) }).catch((e) => e);
     await producer.close();
     expect(error).toBeInstanceOf(BrookError);
