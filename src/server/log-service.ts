@@ -246,7 +246,8 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
         const remaining = deadline - Date.now();
         await waitForHighWatermark(log, offset, controller.signal, Math.max(0, remaining));
         const response = await readAt(topic, partition, log, offset, maxBytes, request.raw);
-        const available = request.raw ? response.recordBatches.length : (response.storedRecords?.count ?? 0) > 0 ? Number.MAX_SAFE_INTEGER : 0;
+        // Stored batch bytes at `offset`, in both forms: what min_bytes counts.
+        const available = request.raw ? response.recordBatches.length : response.storedRecords?.data.length ?? 0;
         if (available >= minBytes || Date.now() >= deadline || controller.signal.aborted) return response;
         // Not enough yet: wait for the high watermark to move past what we saw.
         await waitForHighWatermark(log, response.highWatermark, controller.signal, Math.max(0, deadline - Date.now()));

@@ -1,12 +1,12 @@
 /**
  * createLogService over an in-memory store: broker time comes from the
- * injected clock.
+ * injected clock, and Fetch's min_bytes counts bytes in both response forms.
  */
 import { EventEmitter } from 'events';
 import { BrookError } from '../../src/common/errors';
 import { ManualClock } from '../../src/common/clock';
 import { serviceDefinition } from '../../src/protocol';
-import { decodeRecordBatch, readBatchHeader, stampBaseOffset } from '../../src/record';
+import { decodeRecordBatch, encodeRecordBatch, readBatchHeader, stampBaseOffset } from '../../src/record';
 import type { BrokerContext } from '../../src/server/broker-context';
 import { createLogService } from '../../src/server/log-service';
 import { decodeProduceRequest } from '../../src/server/produce-request';
@@ -88,4 +88,21 @@ describe('createLogService', () => {
     expect(records[0].timestampMs).toBe(1_234_567_000);
   });
 
+  it('a Fetch with min_bytes waits for that many bytes without raw, as with raw', async () => {
+    for (const raw of [false, true]) {
+      const partition = new MemoryPartition();
+      const { call } = serviceOver(partition);
+      await partition.append(encodeRecordBatch([{ value: Buffer.from('small') }]));
+      const small = partition.sizeBytes;
+      let answered = false;
+      const fetched = call<{ nextOffset: number }>('Fetch', { topic: 't', partition: 0, offset: 0, maxBytes: 0, maxWaitMs: 5000, minBytes: small + 500, raw }).then((r) => {
+        answered = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(answered).toBe(false);
+      await partition.append(encodeRecordBatch([{ value: Buffer.alloc(600, 1) }]));
+      expect((await fetched).nextOffset).toBe(2);
+    }
+  });
 });
