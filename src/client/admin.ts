@@ -25,8 +25,9 @@ export class Admin {
     this.connection = connection instanceof Connection ? connection : new Connection(connection);
   }
 
+  /** Creates a topic; without `partitions` the broker's `num.partitions` applies. */
   async createTopic(name: string, options: { partitions?: number; config?: Record<string, string> } = {}): Promise<TopicDescription> {
-    const response = await this.connection.createTopic({ name, partitions: options.partitions ?? 1, config: options.config ?? {} });
+    const response = await this.connection.createTopic({ name, partitions: options.partitions ?? 0, config: options.config ?? {} });
     return response.topic!;
   }
 
