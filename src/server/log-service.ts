@@ -42,15 +42,17 @@ function checkInRange(topic: string, partition: number, offset: number, log: Par
 
 /**
  * Resolves once the partition's high watermark passes `offset`, or when
- * `signal` aborts, or after `timeoutMs` (if given). Event-driven: it
- * listens to the log's 'highWatermark' event, it does not poll.
+ * `signal` aborts, or when the log closes (the caller checks `isClosed`), or
+ * after `timeoutMs` (if given). Event-driven: it listens to the log's
+ * 'highWatermark' and 'closed' events, it does not poll.
  */
 export function waitForHighWatermark(log: PartitionStore, offset: number, signal: AbortSignal, timeoutMs?: number): Promise<void> {
-  if (log.highWatermark > offset || signal.aborted || timeoutMs === 0) return Promise.resolve();
+  if (log.highWatermark > offset || signal.aborted || timeoutMs === 0 || log.isClosed) return Promise.resolve();
   return new Promise<void>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     const done = (): void => {
       log.off('highWatermark', onAdvance);
+      log.off('closed', done);
       signal.removeEventListener('abort', done);
       if (timer) clearTimeout(timer);
       resolve();
@@ -61,9 +63,27 @@ export function waitForHighWatermark(log: PartitionStore, offset: number, signal
     // Every waiting Fetch and Subscribe adds one listener; there may be thousands.
     if (log.getMaxListeners() !== 0) log.setMaxListeners(0);
     log.on('highWatermark', onAdvance);
+    log.once('closed', done);
     signal.addEventListener('abort', done, { once: true });
     if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
   });
+}
+
+/**
+ * For a waiter whose partition log closed under it: the error that ends its
+ * call. The topic (or partition) was deleted — perhaps already re-created,
+ * which is another log with its own offsets — or the broker is shutting down.
+ */
+function closedLogError(store: TopicStore, topic: string, partition: number, log: PartitionStore): BrookError {
+  let current: PartitionStore;
+  try {
+    current = store.partition(topic, partition);
+  } catch (e) {
+    if (e instanceof BrookError) return e; // UNKNOWN_TOPIC / UNKNOWN_PARTITION
+    throw e;
+  }
+  if (current !== log) return new BrookError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted while this call waited on it (a topic of that name exists again; start over from its offsets)`, { topic, partition });
+  return new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker', { topic, partition });
 }
 
 /** An AbortSignal that fires on broker shutdown or when the client cancels the call. */
@@ -245,12 +265,14 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       for (;;) {
         const remaining = deadline - Date.now();
         await waitForHighWatermark(log, offset, controller.signal, Math.max(0, remaining));
+        if (log.isClosed) throw closedLogError(store, topic, partition, log);
         const response = await readAt(topic, partition, log, offset, maxBytes, request.raw);
         // Stored batch bytes at `offset`, in both forms: what min_bytes counts.
         const available = request.raw ? response.recordBatches.length : response.storedRecords?.data.length ?? 0;
         if (available >= minBytes || Date.now() >= deadline || controller.signal.aborted) return response;
         // Not enough yet: wait for the high watermark to move past what we saw.
         await waitForHighWatermark(log, response.highWatermark, controller.signal, Math.max(0, deadline - Date.now()));
+        if (log.isClosed) throw closedLogError(store, topic, partition, log);
         if (Date.now() >= deadline || controller.signal.aborted) return readAt(topic, partition, log, offset, maxBytes, request.raw);
       }
     } finally {
@@ -303,6 +325,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       while (!signal.aborted) {
         await waitForHighWatermark(log, position, signal);
         if (signal.aborted) break;
+        if (log.isClosed) throw closedLogError(store, topic, partition, log);
         if (position < log.logStartOffset) throw outOfRange(topic, partition, position, log); // retention passed us
         const response = await readAt(topic, partition, log, position, maxBytes, request.raw);
         if (response.nextOffset === position) continue;

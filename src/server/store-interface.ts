@@ -17,8 +17,14 @@ export type PartitionState = PartitionDescription;
 /** One topic as the services see it: storage's own description. */
 export type TopicState = TopicDescription;
 
-/** One partition's log. Emits 'highWatermark' (hw: number) whenever the high watermark advances. */
+/**
+ * One partition's log. Emits 'highWatermark' (hw: number) whenever the high
+ * watermark advances, and 'closed' once when it is closed (broker shutdown,
+ * or its topic deleted): after that it never advances again.
+ */
 export interface PartitionStore extends EventEmitter {
+  /** True once closing has begun; the store no longer serves this instance. */
+  readonly isClosed: boolean;
   readonly logStartOffset: number;
   readonly highWatermark: number;
   readonly logEndOffset: number;

@@ -191,6 +191,11 @@ export class PartitionLog extends EventEmitter {
     return this.currentConfig;
   }
 
+  /** True from the start of `close` or `closeForDeletion`; 'closed' is emitted once they finish. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   private get active(): LogSegment {
     return this.segments[this.segments.length - 1];
   }
@@ -825,6 +830,8 @@ export class PartitionLog extends EventEmitter {
     }
     await this.metadataChain;
     for (const segment of this.segments) await segment.close();
+    // Waiters on 'highWatermark' listen for this too, so none is left hanging on a closed log.
+    this.emit('closed');
     this.removeAllListeners();
   }
 
@@ -834,6 +841,8 @@ export class PartitionLog extends EventEmitter {
     await this.lastAppend;
     await this.metadataChain;
     for (const segment of this.segments) await segment.close();
+    // Waiters on 'highWatermark' listen for this too, so none is left hanging on a closed log.
+    this.emit('closed');
     this.removeAllListeners();
   }
 }

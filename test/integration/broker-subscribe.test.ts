@@ -100,3 +100,26 @@ it('a reader that stops reading does not grow the broker RSS without bound', asy
   expect(received).toBeLessThan(8 * 1024 * 1024);
   expect(growth).toBeLessThan(96 * 1024 * 1024);
 }, 120_000);
+
+it('a Subscribe stream and a long-poll Fetch end with NOT_FOUND when their topic is deleted', async () => {
+  const topic = randomTopicName();
+  await clients.admin.CreateTopic({ name: topic, partitions: 2 });
+  await clients.log.Produce({ topic, partition: 0, records: [{ value: Buffer.from('a') }] });
+  const stream = clients.log.raw.Subscribe({ topic, position: 'START_POSITION_EARLIEST' }) as grpc.ClientReadableStream<Fetched>;
+  const ended = new Promise<grpc.ServiceError>((resolve) => {
+    stream.on('data', () => undefined);
+    stream.on('error', resolve);
+  });
+  const fetched = clients.log.Fetch({ topic, partition: 1, offset: 0, maxWaitMs: 25_000, minBytes: 1 }).then(
+    () => null,
+    (e: grpc.ServiceError) => e,
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const deletedAt = Date.now();
+  await clients.admin.DeleteTopic({ name: topic });
+  const [streamError, fetchError] = await Promise.all([ended, fetched]);
+  expect(Date.now() - deletedAt).toBeLessThan(5000);
+  expect(streamError).toMatchObject({ code: 5 }); // NOT_FOUND
+  expect(streamError.details).toContain(topic);
+  expect(fetchError).toMatchObject({ code: 5 });
+});

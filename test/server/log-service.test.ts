@@ -18,6 +18,7 @@ class MemoryPartition extends EventEmitter {
   readonly batches: Array<{ baseOffset: number; bytes: Buffer }> = [];
   logStartOffset = 0;
   highWatermark = 0;
+  isClosed = false;
   readonly segmentCount = 1;
   readonly config = DEFAULT_TOPIC_CONFIG;
 
@@ -48,12 +49,19 @@ class MemoryPartition extends EventEmitter {
   offsetForTimestamp(): null {
     return null;
   }
+
+  /** What deleting the topic does to its logs. */
+  closeForDeletion(): void {
+    this.isClosed = true;
+    this.emit('closed');
+    this.removeAllListeners();
+  }
 }
 
 function serviceOver(partition: MemoryPartition, clock = new ManualClock()) {
   const store = {
     partition: (topic: string, p: number): PartitionStore => {
-      if (topic !== 't' || p !== 0) throw new BrookError('UNKNOWN_TOPIC', `no ${topic}/${p}`);
+      if (topic !== 't' || p !== 0 || partition.isClosed) throw new BrookError('UNKNOWN_TOPIC', `no ${topic}/${p}`);
       return partition;
     },
     describeTopic: async () => ({ partitionCount: 1 }),
@@ -104,5 +112,18 @@ describe('createLogService', () => {
       await partition.append(encodeRecordBatch([{ value: Buffer.alloc(600, 1) }]));
       expect((await fetched).nextOffset).toBe(2);
     }
+  });
+
+  it('a long-poll Fetch answers UNKNOWN_TOPIC as soon as its topic is deleted, and leaves no listener behind', async () => {
+    const partition = new MemoryPartition();
+    const { call } = serviceOver(partition);
+    const started = Date.now();
+    const fetched = call('Fetch', { topic: 't', partition: 0, offset: 0, maxBytes: 0, maxWaitMs: 20_000, minBytes: 0, raw: false });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(partition.listenerCount('highWatermark')).toBe(1);
+    partition.closeForDeletion();
+    await expect(fetched).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
   });
 });
