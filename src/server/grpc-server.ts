@@ -8,7 +8,9 @@
  *   - error mapping: a handler may fail with a `BrookError` (thrown, rejected,
  *     or passed to the callback) and the client sees the status from the
  *     error table plus the `brook-error-code` trailer (see status.ts);
- *   - UNAVAILABLE (SHUTTING_DOWN) for calls that arrive during shutdown.
+ *   - UNAVAILABLE (SHUTTING_DOWN) for calls that arrive during shutdown;
+ *   - INVALID_ARGUMENT "malformed <Method> request: <reason>" for request
+ *     bytes the method's deserializer cannot decode (see UndecodableRequest).
  * Handlers may be plain grpc-js handlers or async functions (see `unary`).
  */
 import * as grpc from '@grpc/grpc-js';
@@ -57,6 +59,26 @@ export function serverStream<Req, Res>(fn: (request: Req, call: grpc.ServerWrita
   };
 }
 
+/**
+ * What a Brook method's `requestDeserialize` returns for bytes it cannot
+ * decode. grpc-js answers INTERNAL ("Error deserializing request") when a
+ * deserializer throws, so the wrapper below catches the error and hands the
+ * handler wrapper this instead, which answers INVALID_ARGUMENT.
+ */
+class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}
+
+function decodingOrUndecodable(deserialize: grpc.deserialize<unknown>): grpc.deserialize<unknown> {
+  return (bytes) => {
+    try {
+      return deserialize(bytes);
+    } catch (e) {
+      return new UndecodableRequest(e instanceof Error ? e.message : String(e));
+    }
+  };
+}
+
 function statusName(code: number): string {
   return grpc.status[code] ?? String(code);
 }
@@ -67,6 +89,8 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
   const labels = { service, method };
   const shuttingDown = (): StatusError => toStatusError(new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker'), logger, rpc);
   const mapError = (e: unknown): StatusError => (isStatusError(e) ? e : toStatusError(e, logger, rpc));
+  const undecodable = (request: unknown): BrookError | undefined =>
+    request instanceof UndecodableRequest ? new BrookError('INVALID_ARGUMENT', `malformed ${method} request: ${request.reason}`) : undefined;
 
   if (!def.requestStream && !def.responseStream) {
     const original = handler as grpc.handleUnaryCall<unknown, unknown>;
@@ -89,6 +113,8 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
         }
       };
       if (state.shutdown.aborted) return finish(shuttingDown());
+      const malformed = undecodable(call.request);
+      if (malformed) return finish(malformed as Error);
       try {
         const result: unknown = (original as (...a: unknown[]) => unknown)(call, finish);
         if (result instanceof Promise) result.catch((e: unknown) => finish(e as Error));
@@ -128,6 +154,11 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
         call.emit('error', shuttingDown());
         return;
       }
+      const malformed = undecodable(call.request);
+      if (malformed) {
+        call.emit('error', malformed);
+        return;
+      }
       try {
         const result: unknown = (original as (...a: unknown[]) => unknown)(call);
         if (result instanceof Promise) result.catch((e: unknown) => call.emit('error', e));
@@ -148,13 +179,15 @@ export function buildGrpcServer(services: readonly ServiceRegistration[], option
   });
   for (const { definition, handlers } of services) {
     const wrapped: grpc.UntypedServiceImplementation = {};
+    const decoding: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
     for (const [name, def] of Object.entries(definition)) {
       const handler = handlers[name] ?? handlers[def.originalName ?? name];
       if (!handler) throw new Error(`no handler for ${def.path}`);
       const [service, method] = def.path.slice(1).split('/');
       wrapped[name] = wrapHandler(service, method, def, handler, options) as grpc.UntypedHandleCall;
+      decoding[name] = { ...def, requestDeserialize: decodingOrUndecodable(def.requestDeserialize) };
     }
-    server.addService(definition, wrapped);
+    server.addService(decoding as grpc.ServiceDefinition, wrapped);
   }
   return server;
 }
