@@ -23,7 +23,7 @@ import { brookPackageDefinition, serviceDefinition } from '../protocol';
 import { LogManager, ProducerIdManager, nodeFileSystem } from '../storage';
 import { createAdminService } from './admin-service';
 import type { BrokerContext } from './broker-context';
-import { formatListenAddress, type BrokerConfig, type ListenAddress } from './config';
+import { formatListenAddress, maxMessageBytesLimit, type BrokerConfig, type ListenAddress } from './config';
 import { createGroupsService } from './groups-service';
 import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
 import { reserveHeap } from './heap-reserve';
@@ -77,6 +77,7 @@ export class Broker {
       dataDir: config.dataDir,
       logger: logger.child({ component: 'storage' }),
       defaultTopicConfig: config.topicDefaults,
+      maxMessageBytesLimit: maxMessageBytesLimit(config),
     });
     store = logManager;
     logger.info({ dataDir: config.dataDir, topics: (await store.listTopics({ includeInternal: true })).length, ms: Date.now() - opened }, 'storage opened');

@@ -295,12 +295,28 @@ export function resolveBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
   }
   // A produce request carries at least one whole batch plus framing, so the
   // transport limit must leave room for the largest batch a topic accepts.
-  if (config.limits.maxRequestBytes <= topicDefaults.maxMessageBytes) {
+  if (config.limits.maxRequestBytes - PRODUCE_FRAMING_BYTES < topicDefaults.maxMessageBytes) {
     throw new ConfigError(
-      `config key "limits.max_request_bytes" (${config.limits.maxRequestBytes}) must be larger than "topic.max.message.bytes" (${topicDefaults.maxMessageBytes})`,
+      `config key "limits.max_request_bytes" (${config.limits.maxRequestBytes}) must be at least ${PRODUCE_FRAMING_BYTES} bytes larger than "topic.max.message.bytes" (${topicDefaults.maxMessageBytes})`,
     );
   }
   return Object.freeze(config);
+}
+
+/**
+ * Bytes a Produce request holds besides its record batch: topic (at most
+ * 249 bytes), partition, acks and the protobuf tags and lengths come to under
+ * 300; 1 KiB leaves slack. A topic's max.message.bytes may be at most
+ * limits.max_request_bytes minus this, so a batch over max.message.bytes
+ * reaches the broker (INVALID_ARGUMENT naming the limit) instead of being cut
+ * off by the transport (RESOURCE_EXHAUSTED).
+ */
+export const PRODUCE_FRAMING_BYTES = 1024;
+
+/** The largest max.message.bytes a topic may set under `config`, and why, for LogManager. */
+export function maxMessageBytesLimit(config: BrokerConfig): { bytes: number; reason: string } {
+  const bytes = config.limits.maxRequestBytes - PRODUCE_FRAMING_BYTES;
+  return { bytes, reason: `the broker's limits.max_request_bytes (${config.limits.maxRequestBytes}) less ${PRODUCE_FRAMING_BYTES} bytes of request framing` };
 }
 
 /** The config file's text with every key at its default, documented: what `config/brook.yaml` holds. */

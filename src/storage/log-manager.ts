@@ -46,6 +46,12 @@ export interface LogManagerOptions {
   /** How often flush.policy=interval partitions are checked (default 100 ms); 0 disables the timer. */
   readonly flushCheckIntervalMs?: number;
   readonly fileSystem?: StorageFileSystem;
+  /**
+   * Largest max.message.bytes a topic may set (CreateTopic, AlterTopicConfig),
+   * and `reason`, what sets it, for the INVALID_CONFIG message; the broker
+   * derives it from its request size limit. Default: no limit beyond the key's own range.
+   */
+  readonly maxMessageBytesLimit?: { readonly bytes: number; readonly reason: string };
 }
 
 export interface PartitionDescription {
@@ -98,6 +104,7 @@ export class LogManager {
     private readonly logger: StorageLogger,
     private readonly fileSystem: StorageFileSystem,
     private readonly defaults: TopicConfig,
+    private readonly maxMessageBytesLimit: LogManagerOptions['maxMessageBytesLimit'],
   ) {}
 
   /** Loads every topic, recovering partitions after an unclean stop, and starts the maintenance timers. */
@@ -106,7 +113,7 @@ export class LogManager {
     const fs = options.fileSystem ?? nodeFileSystem;
     const logger = options.logger ?? silentLogger;
     const defaults = topicConfigWith(options.defaultTopicConfig);
-    const manager = new LogManager(dataDir, resolveUnder(dataDir, 'topics'), options.clock ?? systemClock, logger, fs, defaults);
+    const manager = new LogManager(dataDir, resolveUnder(dataDir, 'topics'), options.clock ?? systemClock, logger, fs, defaults, options.maxMessageBytesLimit);
     await fs.mkdir(manager.topicsDir);
     const deletedDir = resolveUnder(dataDir, 'deleted');
     await fs.removeTree(deletedDir);
@@ -198,6 +205,20 @@ export class LogManager {
     return topic;
   }
 
+  /** parseTopicConfig, plus the broker's cap on max.message.bytes for a topic being created or altered. */
+  private parseConfig(overrides: Record<string, string>, topic: string): TopicConfig {
+    const config = parseTopicConfig(overrides, this.defaults);
+    const limit = this.maxMessageBytesLimit;
+    if (limit && config.maxMessageBytes > limit.bytes) {
+      throw new BrookError(
+        'INVALID_CONFIG',
+        `invalid value "${config.maxMessageBytes}" for topic config "max.message.bytes": expected at most ${limit.bytes}, ${limit.reason}`,
+        { topic },
+      );
+    }
+    return config;
+  }
+
   private async writeMetadata(metadata: TopicMetadata): Promise<void> {
     await writeChecksummedAtomically(this.fileSystem, path.join(this.topicDir(metadata.name), TOPIC_METADATA_FILE), metadata);
   }
@@ -213,7 +234,7 @@ export class LogManager {
         throw new BrookError('INVALID_TOPIC_NAME', internal ? `internal topic names start with "__", got ${JSON.stringify(name)}` : `topic names starting with "__" are reserved for internal topics: ${JSON.stringify(name)}`, { topic: name });
       }
       checkPartitionCount(partitions, 1, name);
-      const topicConfig = parseTopicConfig(config, this.defaults);
+      const topicConfig = this.parseConfig(config, name);
       if (this.topics.has(name)) throw new BrookError('TOPIC_ALREADY_EXISTS', `topic ${JSON.stringify(name)} already exists`, { topic: name });
       const dir = this.topicDir(name);
       if (await this.fileSystem.exists(dir)) await this.fileSystem.removeTree(dir); // leftover of an unfinished creation
@@ -258,7 +279,7 @@ export class LogManager {
       }
       const overrides: Record<string, string> = { ...topic.metadata.overrides, ...set };
       for (const key of remove) delete overrides[key];
-      const config = parseTopicConfig(overrides, this.defaults);
+      const config = this.parseConfig(overrides, name);
       const metadata: TopicMetadata = { ...topic.metadata, overrides };
       await this.writeMetadata(metadata);
       topic.metadata = metadata;

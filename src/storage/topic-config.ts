@@ -35,6 +35,12 @@ export interface TopicConfig {
 
 /** Smallest segment.bytes accepted: one batch header plus a little, so tests can roll often. */
 export const MIN_SEGMENT_BYTES = 1024;
+/**
+ * Smallest max.message.bytes: the size of a batch holding one record with no
+ * key, value or headers (61-byte batch header + 7 bytes of record). Kafka
+ * accepts 0, which makes a topic refuse every batch.
+ */
+export const MIN_MAX_MESSAGE_BYTES = 68;
 /** Largest segment.bytes: index positions are u32 and Kafka caps it at Int32.MAX_VALUE. */
 export const MAX_SEGMENT_BYTES = 2_147_483_647;
 
@@ -90,7 +96,7 @@ export const TOPIC_CONFIG_KEYS: Readonly<Record<string, KeySpec>> = Object.freez
   'segment.bytes': { field: 'segmentBytes', parse: integer(MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES), doc: 'roll the active segment at this size (default 1073741824 = 1 GiB, min 1024)' },
   'segment.ms': { field: 'segmentMs', parse: integer(1), doc: 'roll the active segment after this long (default 604800000 = 7 days)' },
   'index.interval.bytes': { field: 'indexIntervalBytes', parse: integer(0, MAX_SEGMENT_BYTES), doc: 'bytes between sparse index entries (default 4096; 0 = index every batch)' },
-  'max.message.bytes': { field: 'maxMessageBytes', parse: integer(0, MAX_SEGMENT_BYTES), doc: 'largest record batch accepted (default 1048588)' },
+  'max.message.bytes': { field: 'maxMessageBytes', parse: integer(MIN_MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES), doc: 'largest record batch accepted (default 1048588, min 68; the broker also caps it below limits.max_request_bytes)' },
   'flush.policy': { field: 'flushPolicy', parse: oneOf('always', 'interval', 'never'), doc: 'always | interval | never (default always: fdatasync before acknowledging)' },
   'flush.interval.ms': { field: 'flushIntervalMs', parse: integer(1), doc: 'fdatasync period under flush.policy=interval (default 1000)' },
   'message.timestamp.type': { field: 'messageTimestampType', parse: oneOf('CreateTime', 'LogAppendTime'), doc: 'CreateTime | LogAppendTime (default CreateTime)' },

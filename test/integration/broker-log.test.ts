@@ -234,6 +234,17 @@ describe('bad input gets its status and writes nothing', () => {
   });
 });
 
+describe('max.message.bytes stays below the request size limit', () => {
+  it('CreateTopic and AlterTopicConfig refuse one the broker could never receive, naming the key and the limit', async () => {
+    const tooLarge = String(64 * 1024 * 1024); // the default limits.max_request_bytes
+    const error = await expectStatus(clients.admin.CreateTopic({ name: randomTopicName(), partitions: 1, config: { 'max.message.bytes': tooLarge } }), grpc.status.INVALID_ARGUMENT, 'INVALID_CONFIG');
+    expect(error.details).toMatch(/"max\.message\.bytes".*limits\.max_request_bytes \(67108864\)/);
+    await expectStatus(clients.admin.CreateTopic({ name: randomTopicName(), partitions: 1, config: { 'max.message.bytes': '0' } }), grpc.status.INVALID_ARGUMENT, 'INVALID_CONFIG');
+    const topic = await createTopic(1);
+    await expectStatus(clients.admin.AlterTopicConfig({ name: topic, config: { 'max.message.bytes': tooLarge } }), grpc.status.INVALID_ARGUMENT, 'INVALID_CONFIG');
+  });
+});
+
 describe('restarts', () => {
   it('keeps data, topics, configs and key placement across SIGTERM and SIGKILL', async () => {
     let b = await startBroker();

@@ -143,6 +143,16 @@ describe('LogManager topics', () => {
     expect(manager.describeTopic('t').overrides).toEqual({ 'max.message.bytes': '5000' });
   });
 
+  it('refuses a max.message.bytes over the broker limit at create and alter, naming the key and the limit', async () => {
+    manager = await LogManager.open({ dataDir: dir, maxMessageBytesLimit: { bytes: 10_000, reason: 'the test limit' }, ...NO_TIMERS });
+    const created = manager.createTopic('t', 1, { 'max.message.bytes': '10001' });
+    await expect(created).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/"max\.message\.bytes": expected at most 10000, the test limit/) });
+    expect(manager.hasTopic('t')).toBe(false);
+    await manager.createTopic('t', 1, { 'max.message.bytes': '10000' });
+    await expect(manager.alterTopicConfig('t', { 'max.message.bytes': '20000' })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+    expect(manager.describeTopic('t').config.maxMessageBytes).toBe(10_000);
+  });
+
   it('increases the partition count only', async () => {
     manager = await LogManager.open({ dataDir: dir, ...NO_TIMERS });
     await manager.createTopic('t', 2);

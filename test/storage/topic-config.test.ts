@@ -44,6 +44,8 @@ describe('parseTopicConfig', () => {
     [{ 'message.timestamp.type': 'BrokerTime' }, 'message.timestamp.type'],
     [{ 'cleanup.policy': 'compact' }, 'cleanup.policy'],
     [{ 'flush.interval.ms': '0' }, 'flush.interval.ms'],
+    [{ 'max.message.bytes': '0' }, 'max.message.bytes'],
+    [{ 'max.message.bytes': '67' }, 'max.message.bytes'],
   ])('rejects %j naming the key', (overrides, key) => {
     const error = errorOf(() => parseTopicConfig(overrides as Record<string, string>));
     expect(error.code).toBe('INVALID_CONFIG');
