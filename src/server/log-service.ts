@@ -151,7 +151,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       if (count > limits.maxRecordsPerRequest) throw tooMany(topic, count);
       for (let i = 0; i < count; i++) {
         const timestampMs = records.timestampMs(i);
-        if (timestampMs < 0) throw fieldError(`records[${i}].timestamp_ms`, timestampMs, 'milliseconds since the epoch, or 0 for broker time');
+        if (timestampMs < 0 || !Number.isSafeInteger(timestampMs)) throw fieldError(`records[${i}].timestamp_ms`, timestampMs, 'milliseconds since the epoch, or 0 for broker time');
       }
       // Record indexes per partition; null: every record, in order.
       const groups = new Map<number, number[] | null>();
