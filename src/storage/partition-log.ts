@@ -232,6 +232,11 @@ export class PartitionLog extends EventEmitter {
 
     const checkpoint = await this.readCheckpoint();
     this.startOffset = checkpoint?.logStartOffset ?? bases[0] ?? 0;
+    if (checkpoint) {
+      // What is on disk: writeCheckpoint at the end of load skips an unchanged one (two fsyncs per partition).
+      this.checkpointedRecoveryPoint = checkpoint.recoveryPoint;
+      this.checkpointedStartOffset = checkpoint.logStartOffset;
+    }
 
     // Whole segments below the log start offset were being deleted when we stopped.
     while (bases.length > 1 && bases[1] <= this.startOffset) {

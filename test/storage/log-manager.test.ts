@@ -2,7 +2,7 @@ import fs from 'fs';
 import path from 'path';
 import { ManualClock } from '../../src/common/clock';
 import { isBrookError } from '../../src/common/errors';
-import { LogManager, validateTopicName } from '../../src/storage';
+import { LogManager, nodeFileSystem, validateTopicName, type StorageFileSystem } from '../../src/storage';
 import { resolveUnder } from '../../src/storage/topic-name';
 import { decodeAll, makeBatch, makeTempDir, removeDir } from '../helpers/storage';
 
@@ -151,6 +151,37 @@ describe('LogManager topics', () => {
     await manager.createTopic('t', 1, { 'max.message.bytes': '10000' });
     await expect(manager.alterTopicConfig('t', { 'max.message.bytes': '20000' })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
     expect(manager.describeTopic('t').config.maxMessageBytes).toBe(10_000);
+  });
+
+  it('a clean reopen leaves unchanged partition checkpoints alone and opens partitions several at a time', async () => {
+    manager = await LogManager.open({ dataDir: dir, ...NO_TIMERS });
+    await manager.createTopic('t', 40);
+    for (let p = 0; p < 40; p++) await manager.partition('t', p).append(makeBatch(2));
+    await manager.close();
+    const checkpoint = (p: number): string => path.join(dir, 'topics', 't', String(p), 'partition.checkpoint');
+    const inodes = [...Array(40).keys()].map((p) => fs.statSync(checkpoint(p)).ino);
+
+    // Counts the partition directories being read at the same moment.
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const counting: StorageFileSystem = {
+      ...nodeFileSystem,
+      readdir: async (d: string) => {
+        inFlight++;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, 5));
+          return await nodeFileSystem.readdir(d);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    manager = await LogManager.open({ dataDir: dir, fileSystem: counting, ...NO_TIMERS });
+    expect([...Array(40).keys()].map((p) => fs.statSync(checkpoint(p)).ino)).toEqual(inodes); // rewriting renames a new file in
+    expect(mostInFlight).toBeGreaterThan(1);
+    expect(mostInFlight).toBeLessThanOrEqual(16);
+    expect(manager.describeTopic('t').partitions!.map((p) => p.highWatermark)).toEqual(Array(40).fill(2));
   });
 
   it('increases the partition count only', async () => {
