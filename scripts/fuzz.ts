@@ -9,18 +9,9 @@
 import { stopAllBrokers } from '../test/helpers/broker';
 import { formatFuzzReport, runFuzz } from '../test/reliability/fuzz-run';
 import { seedFrom } from '../test/reliability/random';
+import { flag, stopBrokersOnSignal } from './script-support';
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-// Ctrl-C or SIGTERM: take the broker down with us (exit handlers do not run on a signal).
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void stopAllBrokers().finally(() => process.exit(130));
-  });
-}
+stopBrokersOnSignal();
 
 async function main(): Promise<void> {
   const calls = Number(flag('--calls') ?? process.env.BROOK_FUZZ_CALLS ?? 100_000);

@@ -7,26 +7,16 @@
  */
 import { stopAllBrokers } from '../test/helpers/broker';
 import { runLoad } from '../test/reliability/load-run';
+import { positiveIntegerFlag, stopBrokersOnSignal } from './script-support';
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void stopAllBrokers().finally(() => process.exit(130));
-  });
-}
+stopBrokersOnSignal();
 
 async function main(): Promise<void> {
   const report = await runLoad({
-    connections: flag('--connections', 1000),
-    topics: flag('--topics', 20),
-    partitionsPerTopic: flag('--partitions-per-topic', 100),
-    phaseMs: flag('--phase-ms', 20_000),
+    connections: positiveIntegerFlag('--connections', 1000),
+    topics: positiveIntegerFlag('--topics', 20),
+    partitionsPerTopic: positiveIntegerFlag('--partitions-per-topic', 100),
+    phaseMs: positiveIntegerFlag('--phase-ms', 20_000),
     onLog: (line) => console.log(line),
   });
   await stopAllBrokers();

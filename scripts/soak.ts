@@ -9,18 +9,9 @@
 import { formatCrashCounts, runCrashRounds } from '../test/reliability/crash-rounds';
 import { seedFrom } from '../test/reliability/random';
 import { stopAllBrokers } from '../test/helpers/broker';
+import { flag, stopBrokersOnSignal } from './script-support';
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-// Ctrl-C or SIGTERM: take the broker down with us (exit handlers do not run on a signal).
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void stopAllBrokers().finally(() => process.exit(130));
-  });
-}
+stopBrokersOnSignal();
 
 async function main(): Promise<void> {
   const rounds = Number(flag('--rounds') ?? process.env.BROOK_SOAK_ROUNDS ?? 200);

@@ -19,12 +19,12 @@
  * same after it.
  */
 import * as grpc from '@grpc/grpc-js';
-import fs from 'fs';
 import { brookPackageDefinition } from '../../src/protocol';
 import { encodeRecordBatch } from '../../src/record';
 import { TOPIC_CONFIG_KEYS } from '../../src/storage';
 import { startBroker, type BrokerProcess } from '../helpers/broker';
 import { grpcClients } from '../helpers/grpc';
+import { alive, rssKiB } from '../helpers/process-stats';
 import { Random } from './random';
 
 export interface FuzzOptions {
@@ -279,24 +279,6 @@ function wireBytes(method: Method, r: Random): Buffer {
 }
 
 // ------------------------------------------------------------ running
-
-function rssKiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** grpc.health.v1.Health/Check for the whole server: true when SERVING. */
 export function healthServing(client: grpc.Client, deadlineMs = 5000): Promise<boolean> {

@@ -20,10 +20,10 @@
  *   data after a clean stop (SIGTERM) and after an unclean one (SIGKILL).
  */
 import * as grpc from '@grpc/grpc-js';
-import fs from 'fs';
 import { brookServices } from '../../src/protocol';
 import { startBroker, type BrokerProcess } from '../helpers/broker';
 import { grpcClients } from '../helpers/grpc';
+import { rssKiB, socketCount } from '../helpers/process-stats';
 
 export interface LoadOptions {
   connections: number;
@@ -60,27 +60,6 @@ export interface LoadReport {
   cleanStartMs: number;
   uncleanStartMs: number;
   brokerAliveThroughout: boolean;
-}
-
-function rssKiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function socketCount(pid: number): number {
-  let n = 0;
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
 }
 
 function percentile(sorted: number[], p: number): number {
