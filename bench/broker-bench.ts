@@ -6,6 +6,8 @@
  *     flush.policy always and never, as `records` and as `record_batch`;
  *   - fetch from offset 0 to the end, decoded (`records`) and `raw`;
  *   - single-record produce latency p50/p99 (one request at a time);
+ *   - end-to-end latency at 20,000 records/s: records-form produces paced
+ *     every ~1 ms, a Subscribe tailing the partition (flush always and never);
  *
  * each next to the grpc-js ceiling measured in the same run: a no-op server
  * process (this file with --noop-server) that answers the same RPCs with
@@ -30,6 +32,8 @@ const profileIndex = process.argv.indexOf('--profile');
 const profileDir = profileIndex > 0 ? process.argv[profileIndex + 1] : undefined;
 const BATCH_REQUESTS = quick ? 40 : 300;
 const LATENCY_REQUESTS = quick ? 300 : 3000;
+const TAIL_RATE = 20_000;
+const TAIL_SECONDS = quick ? 1 : 4;
 
 const value = Buffer.alloc(RECORD_BYTES, 0x61);
 const records = Array.from({ length: RECORDS_PER_REQUEST }, (_, i) => ({ key: Buffer.from(`key-${i % 100}`), value }));
@@ -129,7 +133,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const add = (scenario: string, form: string, b: string, c: string, ratio: number, cpuPerRequestMs: number): void => {
     const brokerCpu = Number.isNaN(cpuPerRequestMs) ? '—' : `${(cpuPerRequestMs * 1000).toFixed(0)} µs`;
-    rows.push({ scenario, form, brook: b, ceiling: c, ratio: `${(ratio * 100).toFixed(0)}%`, brokerCpu });
+    rows.push({ scenario, form, brook: b, ceiling: c, ratio: Number.isNaN(ratio) ? '—' : `${(ratio * 100).toFixed(0)}%`, brokerCpu });
   };
   const brokerCpu = (): number => cpuMsOf(broker.pid);
 
@@ -178,6 +182,43 @@ async function main(): Promise<void> {
       const ceilingSeconds = await timed(requests, 1, () => ceiling.log.Fetch({ topic: 't', partition: 0, offset: 0, raw }));
       const ceilingRate = (requests * 10_000) / ceilingSeconds;
       add(`fetch from 0 (${fetched} records, 1 MiB/request)`, raw ? 'raw' : 'records', fmtRate(rate), fmtRate(ceilingRate), rate / ceilingRate, cpuPerFetch);
+    }
+
+    // End-to-end latency at a fixed rate: each record carries its scheduled send time.
+    for (const flush of ['always', 'never']) {
+      const topic = topics[flush];
+      const start = await brook.log.ListOffsets<{ offset: number }>({ topic, partition: 0, spec: 'OFFSET_SPEC_LATEST' });
+      const samples: number[] = [];
+      const stream = brook.log.raw.Subscribe({ topic, partitions: [0], offset: start.offset });
+      stream.on('data', (response: { records: Array<{ value?: Buffer }> }) => {
+        const now = performance.now();
+        for (const r of response.records) if (r.value && r.value.length === RECORD_BYTES) samples.push(now - r.value.readDoubleLE(0));
+      });
+      stream.on('error', () => undefined); // cancelled below
+      const cpuBefore = brokerCpu();
+      const began = performance.now();
+      let sent = 0;
+      let requests = 0;
+      while (performance.now() - began < TAIL_SECONDS * 1000) {
+        const due = Math.floor((performance.now() - began) * (TAIL_RATE / 1000)) + 1;
+        if (due > sent) {
+          const batch = [];
+          for (let i = sent; i < due; i++) {
+            const v = Buffer.alloc(RECORD_BYTES);
+            v.writeDoubleLE(began + (i * 1000) / TAIL_RATE, 0);
+            batch.push({ value: v });
+          }
+          sent = due;
+          requests++;
+          brook.log.Produce({ topic, partition: 0, records: batch }).catch(() => undefined);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      const deadline = performance.now() + 15_000;
+      while (samples.length < sent && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      stream.cancel();
+      const cpuPerRequest = (brokerCpu() - cpuBefore) / requests;
+      add(`end-to-end at ${TAIL_RATE} rec/s (Subscribe), flush=${flush}`, 'records', `${fmtLatency(percentiles(samples))} (${samples.length}/${sent})`, '—', NaN, cpuPerRequest);
     }
 
     // Single-record produce latency, one request at a time.
