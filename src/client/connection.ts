@@ -25,6 +25,18 @@ export interface ProduceTransport {
   partitionCount(topic: string): Promise<number>;
   /** Log.InitProducerId; a transport without it makes the producer non-idempotent. */
   initProducerId?(request: pb.InitProducerIdRequest, timeoutMs?: number): Promise<pb.InitProducerIdResponse__Output>;
+  /**
+   * Produce that also says when the request's bytes have gone out on the
+   * connection (`written`), so the producer can keep a partition's requests
+   * in order on the wire. Without it the producer uses `produce`.
+   */
+  produceInOrder?(request: pb.ProduceRequest, timeoutMs?: number): ProduceCall;
+}
+
+/** A Produce call in flight: `written` settles (never rejects) once its bytes are on the connection or the call ended. */
+export interface ProduceCall {
+  readonly written: Promise<void>;
+  readonly reply: Promise<pb.ProduceResponse__Output>;
 }
 
 export class Connection implements ProduceTransport {
@@ -34,6 +46,7 @@ export class Connection implements ProduceTransport {
   private readonly groups: grpc.Client;
   private readonly calls = new Set<grpc.Call>();
   private closed = false;
+  private readonly produceMethod: grpc.MethodDefinition<pb.ProduceRequest, pb.ProduceResponse__Output>;
 
   constructor(options: Partial<ConnectionOptions> = {}) {
     this.options = connectionOptions(options);
@@ -45,9 +58,15 @@ export class Connection implements ProduceTransport {
       'grpc.max_reconnect_backoff_ms': this.options.maxReconnectBackoffMs,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
+      // grpc-js keeps a copy of each request for transparent retries and then
+      // reports a write as done at once. Past 16 KiB it does not, and the
+      // write callback fires only once the bytes are on the HTTP/2 stream:
+      // produceInOrder() needs that (see there). The SDK retries by itself.
+      'grpc.per_rpc_retry_buffer_size': 16 * 1024,
     };
     const credentials = grpc.credentials.createInsecure();
     this.log = new services.Log(this.options.addr, credentials, channelOptions);
+    this.produceMethod = services.Log.service.Produce as unknown as grpc.MethodDefinition<pb.ProduceRequest, pb.ProduceResponse__Output>;
     const channelOverride = this.log.getChannel();
     this.admin = new services.Admin(this.options.addr, credentials, { ...channelOptions, channelOverride });
     this.groups = new services.Groups(this.options.addr, credentials, { ...channelOptions, channelOverride });
@@ -82,6 +101,47 @@ export class Connection implements ProduceTransport {
 
   produce(request: pb.ProduceRequest, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
     return this.call(this.log, 'Produce', request, { topic: request.topic, partition: request.partition }, timeoutMs);
+  }
+
+  /**
+   * Produce as a one-message client stream (the same bytes on the wire as a
+   * unary call), because only a stream write reports when its message has
+   * gone to the HTTP/2 stream. Why it matters: the broker's HTTP/2 window is
+   * 64 KiB per stream, so two 120 KiB+ requests started together interleave
+   * on the connection and the second often arrives first; an idempotent
+   * batch that overtakes its predecessor is refused (OUT_OF_ORDER_SEQUENCE)
+   * and sent again. Measured on W1 (1000-record batches, 4 in flight):
+   * 996 of 1000 batches were refused once and the producer ran at 54–139 k
+   * records/s. Starting a partition's next request only once this one is
+   * `written` keeps them in order.
+   */
+  produceInOrder(request: pb.ProduceRequest, timeoutMs?: number): ProduceCall {
+    const context: ErrorContext = { topic: request.topic, partition: request.partition };
+    if (this.closed) {
+      return { written: Promise.resolve(), reply: Promise.reject(new BrookError('CLIENT_CLOSED', 'the connection is closed', context)) };
+    }
+    let markWritten!: () => void;
+    const written = new Promise<void>((resolve) => (markWritten = resolve));
+    const deadline = new Date(Date.now() + (timeoutMs ?? this.options.requestTimeoutMs));
+    const reply = new Promise<pb.ProduceResponse__Output>((resolve, reject) => {
+      const call = this.log.makeClientStreamRequest<pb.ProduceRequest, pb.ProduceResponse__Output>(
+        this.produceMethod.path,
+        this.produceMethod.requestSerialize,
+        this.produceMethod.responseDeserialize,
+        new grpc.Metadata(),
+        { deadline },
+        (err, value) => {
+          this.calls.delete(call);
+          markWritten();
+          if (err) reject(toBrookError(err, context, this.options.addr));
+          else resolve(value as pb.ProduceResponse__Output);
+        },
+      );
+      this.calls.add(call);
+      call.write(request, () => markWritten());
+      call.end();
+    });
+    return { written, reply };
   }
 
   fetch(request: pb.FetchRequest): Promise<pb.FetchResponse__Output> {

@@ -95,6 +95,10 @@ class PartitionQueue {
   readonly inFlight: Batch[] = [];
   /** Idempotent: the sequence the next batch starts at. */
   nextSequence = 0;
+  /** The latest request's bytes are still going out: the next one waits (see Connection.produceInOrder). */
+  wireBusy: Promise<void> | undefined;
+  /** Batches refused for their sequence and waiting for a predecessor: no new batch starts meanwhile. */
+  recovering = 0;
   constructor(readonly topic: string, readonly partition: number) {}
 }
 
@@ -290,11 +294,12 @@ export class Producer {
     }
     const perPartition = this.idempotent ? MAX_IN_FLIGHT_PER_PARTITION_IDEMPOTENT : 1;
     for (const queue of this.sendable) {
-      while (queue.closed.length > 0 && queue.inFlight.length < perPartition) {
+      // A queue blocked on its wire or its recovery stays sendable; it drains again when that ends.
+      while (queue.closed.length > 0 && queue.inFlight.length < perPartition && !queue.wireBusy && queue.recovering === 0) {
         if (this.inFlight >= this.options.maxInFlightRequests) return;
         this.startBatch(queue, queue.closed.shift() as Batch);
       }
-      this.sendable.delete(queue);
+      if (queue.closed.length === 0) this.sendable.delete(queue);
     }
   }
 
@@ -387,6 +392,30 @@ export class Producer {
     this.sendable.delete(queue);
   }
 
+  /**
+   * Starts one Produce for `queue`'s partition once its previous request is
+   * on the wire, so the broker receives a partition's requests in the order
+   * they were started. Synchronous when the wire is free.
+   */
+  private async produceOnWire(queue: PartitionQueue, request: pb.ProduceRequest, started: () => void): Promise<pb.ProduceResponse__Output> {
+    const inOrder = this.transport.produceInOrder;
+    if (!inOrder) {
+      started();
+      return this.transport.produce(request, this.options.requestTimeoutMs);
+    }
+    while (queue.wireBusy) await queue.wireBusy;
+    const call = inOrder.call(this.transport, request, this.options.requestTimeoutMs);
+    started();
+    const written: Promise<void> = call.written.then(() => {
+      if (queue.wireBusy !== written) return;
+      queue.wireBusy = undefined;
+      if (queue.closed.length > 0) this.sendable.add(queue);
+      this.drain();
+    });
+    queue.wireBusy = written;
+    return call.reply;
+  }
+
   private async sendBatch(queue: PartitionQueue, batch: Batch): Promise<SendOutcome> {
     const { topic, partition } = queue;
     const context: ErrorContext = { topic, partition };
@@ -404,10 +433,21 @@ export class Producer {
       return fail(asBrookError(e, context));
     }
     const request: pb.ProduceRequest = { topic, partition, recordBatch, acks: ACKS[this.options.acks] };
+    let recovering = false;
+    const endRecovery = (): void => {
+      if (!recovering) return;
+      recovering = false;
+      queue.recovering--;
+      if (queue.recovering === 0 && queue.closed.length > 0) {
+        this.sendable.add(queue);
+        queueMicrotask(() => this.drain());
+      }
+    };
     for (let attempt = 0; ; attempt++) {
       let response: pb.ProduceResponse__Output;
       try {
-        response = await this.transport.produce(request, this.options.requestTimeoutMs);
+        // Once a resend has its place on the wire, later batches may follow it.
+        response = await this.produceOnWire(queue, request, endRecovery);
       } catch (e) {
         const error = asBrookError(e, context);
         if (error.code === 'UNKNOWN_PARTITION' || error.code === 'UNKNOWN_TOPIC') this.metadata.delete(topic);
@@ -423,7 +463,13 @@ export class Producer {
           const at = queue.inFlight.indexOf(batch);
           const previous = at > 0 ? queue.inFlight[at - 1] : undefined;
           if (previous?.sending) {
+            // New batches wait meanwhile: sent now, they would only be refused in turn.
+            if (!recovering) {
+              recovering = true;
+              queue.recovering++;
+            }
             if ((await previous.sending) === 'acked' && !this.fatalError) continue; // its predecessor is in: same sequence again
+            endRecovery();
             return 'requeued';
           }
           if (this.bumpNeeded) return 'requeued'; // renumbered after the epoch bump
