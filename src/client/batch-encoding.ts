@@ -1,32 +1,13 @@
 /**
  * The client's side of RecordBatch v2: encoding a producer batch for the
  * `record_batch` fast path, and turning `raw` fetch bytes into records.
- * The codec itself lives in src/record; this file only adapts it.
+ * The byte layout and its primitives (header, CRC, varints) live in
+ * src/record; the producer writes records with them as they arrive.
  */
-import { BATCH_HEADER_SIZE, forEachRecord, splitBatches, encodeRecordBatch } from '../record/record-batch';
+import { BrookError } from '../common/errors';
+import { BATCH_HEADER_SIZE, forEachRecord, splitBatches, writeBatchCrc, writeBatchHeader } from '../record/record-batch';
+import { sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from '../record/varint';
 import type { ConsumedRecord, RecordHeader } from './types';
-
-/** A producer record after normalisation: bytes and a timestamp. */
-export interface OutgoingRecord {
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: RecordHeader[];
-  timestampMs: number;
-}
-
-/** The fixed 61-byte batch header (base offset, length, epoch, magic, CRC, ... record count). */
-export const BATCH_OVERHEAD_BYTES = BATCH_HEADER_SIZE;
-
-/**
- * Upper estimate of the bytes a record takes inside a batch: its payload plus
- * at most 21 bytes of varint framing (length, attributes, timestamp delta,
- * offset delta, key and value lengths, header count) for records under 2 MiB.
- */
-export function estimateRecordBytes(record: OutgoingRecord): number {
-  let bytes = 21 + (record.key?.length ?? 0) + (record.value?.length ?? 0);
-  for (const header of record.headers) bytes += 10 + Buffer.byteLength(header.key) + (header.value?.length ?? 0);
-  return bytes;
-}
 
 /** The idempotent-producer fields of a batch: who sent it and the sequence of its first record. */
 export interface BatchIdentity {
@@ -35,10 +16,139 @@ export interface BatchIdentity {
   baseSequence: number;
 }
 
-export function encodeBatch(records: readonly OutgoingRecord[], identity?: BatchIdentity): Buffer {
-  let baseTimestampMs = records[0]?.timestampMs ?? Date.now();
-  for (const r of records) if (r.timestampMs < baseTimestampMs) baseTimestampMs = r.timestampMs;
-  return encodeRecordBatch(records, identity ? { baseTimestampMs, ...identity } : { baseTimestampMs });
+/**
+ * A producer batch encoded as records arrive: each append writes the record
+ * straight into one growing buffer (after 61 bytes left for the header), so
+ * the producer keeps no object per record and sealing the batch only writes
+ * the header and the CRC. At 100-byte records this took the producer's
+ * accumulate-and-encode work from ~1.9 µs to ~0.4 µs of CPU per record
+ * (bench/README.md, "Performance log — client").
+ *
+ * The buffer starts small and doubles (at most one extra copy per byte on
+ * average), so a producer writing to many partitions does not hold
+ * `batchMaxBytes` per partition.
+ *
+ * Record timestamps are stored as deltas from the batch's first record
+ * (negative deltas are valid varlongs); offset deltas count from 0.
+ */
+export class BatchBuilder {
+  private buffer: Buffer;
+  /** Encoded bytes so far, header included. */
+  size = BATCH_HEADER_SIZE;
+  count = 0;
+  baseTimestamp = 0;
+  maxTimestamp = 0;
+
+  constructor(initialBytes: number) {
+    this.buffer = Buffer.allocUnsafe(Math.max(BATCH_HEADER_SIZE + 64, initialBytes));
+  }
+
+  /** Bytes `append` would add for this record. */
+  static sizeOf(key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[] | null, timestampDelta: number, offsetDelta: number): number {
+    const body = bodySize(key, value, headers, timestampDelta, offsetDelta);
+    return sizeOfVarint(body) + body;
+  }
+
+  /** The timestamp delta the next record would get. */
+  deltaOf(timestampMs: number): number {
+    return this.count === 0 ? 0 : timestampMs - this.baseTimestamp;
+  }
+
+  /** Appends one record; returns the bytes it took. */
+  append(key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[] | null, timestampMs: number): number {
+    if (this.count === 0) {
+      this.baseTimestamp = timestampMs;
+      this.maxTimestamp = timestampMs;
+    } else if (timestampMs > this.maxTimestamp) {
+      this.maxTimestamp = timestampMs;
+    }
+    const timestampDelta = timestampMs - this.baseTimestamp;
+    const offsetDelta = this.count;
+    const body = bodySize(key, value, headers, timestampDelta, offsetDelta);
+    const total = sizeOfVarint(body) + body;
+    const end = this.size + total;
+    if (end > this.buffer.length) this.grow(end);
+    const buf = this.buffer;
+    let position = writeVarint(buf, this.size, body);
+    buf[position++] = 0; // record attributes
+    position = timestampDelta === 0 ? ((buf[position] = 0), position + 1) : writeVarlong(buf, position, timestampDelta);
+    position = writeVarint(buf, position, offsetDelta);
+    position = writeBytes(buf, position, key);
+    position = writeBytes(buf, position, value);
+    if (headers === null || headers.length === 0) {
+      buf[position++] = 0;
+    } else {
+      position = writeVarint(buf, position, headers.length);
+      for (const header of headers) {
+        const keyBytes = Buffer.byteLength(header.key, 'utf8');
+        position = writeVarint(buf, position, keyBytes);
+        position += buf.write(header.key, position, keyBytes, 'utf8');
+        position = writeBytes(buf, position, header.value);
+      }
+    }
+    if (position !== end) throw new BrookError('INVARIANT_VIOLATION', `invariant violated: a record took ${position - this.size} bytes, sized at ${total}`);
+    this.size = end;
+    this.count++;
+    return total;
+  }
+
+  private grow(atLeast: number): void {
+    let length = this.buffer.length * 2;
+    while (length < atLeast) length *= 2;
+    const grown = Buffer.allocUnsafe(length);
+    this.buffer.copy(grown, 0, 0, this.size);
+    this.buffer = grown;
+  }
+
+  /**
+   * The batch's bytes with its header and CRC written for `identity` (or no
+   * producer id). A view of the builder's buffer: sealing again (a new
+   * sequence after an epoch bump) rewrites the same bytes.
+   */
+  seal(identity?: BatchIdentity): Buffer {
+    const batch = this.buffer.subarray(0, this.size);
+    writeBatchHeader(batch, {
+      baseOffset: 0,
+      partitionLeaderEpoch: -1,
+      attributes: 0,
+      recordCount: this.count,
+      baseTimestamp: this.baseTimestamp,
+      maxTimestamp: this.maxTimestamp,
+      producerId: identity ? identity.producerId : -1,
+      producerEpoch: identity ? identity.producerEpoch : -1,
+      baseSequence: identity ? identity.baseSequence : -1,
+    });
+    writeBatchCrc(batch);
+    return batch;
+  }
+}
+
+function bodySize(key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[] | null, timestampDelta: number, offsetDelta: number): number {
+  // attributes, timestamp delta, offset delta
+  let body = 1 + (timestampDelta === 0 ? 1 : sizeOfVarlong(timestampDelta)) + sizeOfVarint(offsetDelta);
+  body += key === null ? 1 : sizeOfVarint(key.length) + key.length;
+  body += value === null ? 1 : sizeOfVarint(value.length) + value.length;
+  if (headers === null || headers.length === 0) return body + 1;
+  body += sizeOfVarint(headers.length);
+  for (const header of headers) {
+    const keyBytes = Buffer.byteLength(header.key, 'utf8');
+    body += sizeOfVarint(keyBytes) + keyBytes + (header.value === null ? 1 : sizeOfVarint(header.value.length) + header.value.length);
+  }
+  return body;
+}
+
+function writeBytes(buf: Buffer, position: number, bytes: Buffer | null): number {
+  if (bytes === null) {
+    buf[position] = 1; // varint -1
+    return position + 1;
+  }
+  position = writeVarint(buf, position, bytes.length);
+  if (bytes.length < 16) {
+    for (let i = 0; i < bytes.length; i++) buf[position + i] = bytes[i];
+  } else {
+    buf.set(bytes, position);
+  }
+  return position + bytes.length;
 }
 
 /**

@@ -51,22 +51,60 @@
 import { BrookError, type ErrorContext } from '../common/errors';
 import { partitionForKey } from '../common/partitioner';
 import type { pb } from '../protocol';
-import { encodeBatch, estimateRecordBytes, BATCH_OVERHEAD_BYTES, type OutgoingRecord } from './batch-encoding';
+import { BatchBuilder } from './batch-encoding';
 import { Connection, type ProduceTransport } from './connection';
 import { producerOptions, type ConnectionOptions, type ProducerOptions } from './options';
 import { backoffDelayMs, sleep, withRetry } from './retry';
-import { normalizeHeaders, partitionKey, toNullableBuffer, type ProducerRecord, type RecordMetadata } from './types';
+import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHeader, type RecordMetadata } from './types';
 
-interface PendingRecord {
-  readonly record: OutgoingRecord;
-  readonly bytes: number;
-  readonly resolve: (metadata: RecordMetadata) => void;
-  readonly reject: (error: unknown) => void;
+/**
+ * One send() call. It settles once: with every record's metadata when the
+ * last of its records is acknowledged, or with the first error. An array of
+ * 1000 records is one Delivery and one promise, not 1000.
+ */
+class Delivery {
+  readonly results: RecordMetadata[];
+  private remaining: number;
+  private settled = false;
+  constructor(
+    count: number,
+    private readonly single: boolean,
+    private readonly resolve: (value: RecordMetadata | RecordMetadata[]) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.results = new Array<RecordMetadata>(count);
+    this.remaining = count;
+  }
+
+  /** Records [first, first + count) are at consecutive offsets from `baseOffset` (-1: unknown, acks 'none'). */
+  deliver(first: number, count: number, topic: string, partition: number, baseOffset: number): void {
+    const results = this.results;
+    for (let i = 0; i < count; i++) results[first + i] = { topic, partition, offset: baseOffset < 0 ? -1 : baseOffset + i };
+    this.remaining -= count;
+    if (this.remaining === 0 && !this.settled) {
+      this.settled = true;
+      this.resolve(this.single ? results[0] : results);
+    }
+  }
+
+  fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(error);
+  }
+}
+
+/** Consecutive records of one batch that came from one send() call. */
+interface Run {
+  readonly delivery: Delivery;
+  /** Index of the run's first record in its send() call. */
+  readonly first: number;
+  count: number;
 }
 
 interface Batch {
-  readonly records: PendingRecord[];
-  bytes: number;
+  readonly builder: BatchBuilder;
+  readonly runs: Run[];
   /** Resolves (never rejects) once every record of the batch has settled. */
   readonly settled: Promise<void>;
   readonly markSettled: () => void;
@@ -116,17 +154,30 @@ interface TopicMetadata {
 
 const ACKS: Record<ProducerOptions['acks'], pb.Acks> = { leader: 'ACKS_LEADER', all: 'ACKS_ALL', none: 'ACKS_NONE' };
 
-function newBatch(): Batch {
+/**
+ * A batch's buffer starts at this size and doubles as records arrive: 16 KiB
+ * (Kafka's default batch.size) keeps a producer spread over many partitions
+ * small, and a 1 MiB batch costs six doublings (~1 MiB of extra copying).
+ */
+const INITIAL_BATCH_BUFFER_BYTES = 16 * 1024;
+
+function newBatch(batchMaxBytes: number): Batch {
   let markSettled!: () => void;
   const settled = new Promise<void>((resolve) => (markSettled = resolve));
-  return { records: [], bytes: BATCH_OVERHEAD_BYTES, settled, markSettled, order: 0, baseSequence: -1, sending: undefined, done: false };
+  const builder = new BatchBuilder(Math.min(INITIAL_BATCH_BUFFER_BYTES, batchMaxBytes + 64));
+  return { builder, runs: [], settled, markSettled, order: 0, baseSequence: -1, sending: undefined, done: false };
+}
+
+function failRuns(batch: Batch, error: unknown): void {
+  for (const run of batch.runs) run.delivery.fail(error);
 }
 
 export class Producer {
   readonly options: Readonly<ProducerOptions>;
   private readonly transport: ProduceTransport;
   private readonly ownsTransport: Connection | undefined;
-  private readonly queues = new Map<string, PartitionQueue>();
+  /** Per topic, per partition. */
+  private readonly queues = new Map<string, PartitionQueue[]>();
   /** Queues that have a closed batch and no request in flight, in arrival order. */
   private readonly sendable = new Set<PartitionQueue>();
   private readonly unsettled = new Set<Batch>();
@@ -168,36 +219,60 @@ export class Producer {
 
   /** Sends one record; resolves with where it was written. */
   send(record: ProducerRecord): Promise<RecordMetadata>;
-  /** Sends records in order; resolves with where each was written, in the same order. */
+  /**
+   * Sends records in order; resolves with where each was written, in the same
+   * order, once all are acknowledged, or rejects with the first error. Every
+   * record is checked before any is queued: a bad one rejects the call and
+   * none of its records is sent.
+   */
   send(records: ProducerRecord[]): Promise<RecordMetadata[]>;
   send(input: ProducerRecord | ProducerRecord[]): Promise<RecordMetadata | RecordMetadata[]> {
-    if (Array.isArray(input)) return Promise.all(input.map((r) => this.sendOne(r)));
-    return this.sendOne(input);
-  }
-
-  private sendOne(record: ProducerRecord): Promise<RecordMetadata> {
-    if (this.closing) return Promise.reject(new BrookError('CLIENT_CLOSED', 'the producer is closed', { topic: record?.topic }));
+    const single = !Array.isArray(input);
+    const records: ProducerRecord[] = single ? [input as ProducerRecord] : (input as ProducerRecord[]);
+    if (this.closing) return Promise.reject(new BrookError('CLIENT_CLOSED', 'the producer is closed', { topic: records[0]?.topic }));
     if (this.fatalError) return Promise.reject(this.fatalError);
-    let outgoing: OutgoingRecord;
+    if (records.length === 0) return Promise.resolve([]);
     try {
-      outgoing = normalize(record);
+      for (let i = 0; i < records.length; i++) check(records[i], single ? undefined : i);
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<RecordMetadata>((resolve, reject) => {
-      const pending: PendingRecord = { record: outgoing, bytes: estimateRecordBytes(outgoing), resolve, reject };
-      const { topic } = record;
-      if (record.partition !== undefined) return this.append(topic, record.partition, pending);
-      const meta = this.freshMetadata(topic);
-      if (meta && !this.metadataLoads.has(topic)) return this.append(topic, this.choosePartition(meta, outgoing.key), pending);
-      // Wait for the partition count; appends queued behind the same load keep their order.
-      const load = this.loadMetadata(topic).then(
-        (loaded) => this.append(topic, this.choosePartition(loaded, outgoing.key), pending),
-        (e) => reject(e),
-      );
-      this.pendingAppends.add(load);
-      void load.finally(() => this.pendingAppends.delete(load));
+    return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
+      this.appendFrom(records, 0, new Delivery(records.length, single, resolve, reject), Date.now());
     });
+  }
+
+  /**
+   * Appends records[from..] in order. A record whose partition needs the
+   * topic's partition count, not known yet, waits for it, and so do the
+   * records after it, so the call's order is kept.
+   */
+  private appendFrom(records: readonly ProducerRecord[], from: number, delivery: Delivery, nowMs: number): void {
+    if (this.fatalError) return delivery.fail(this.fatalError);
+    let queue: PartitionQueue | undefined;
+    for (let i = from; i < records.length; i++) {
+      const record = records[i];
+      const topic = record.topic;
+      const key = toNullableBuffer(record.key);
+      let partition = record.partition;
+      if (partition === undefined) {
+        const meta = this.freshMetadata(topic);
+        if (!meta || this.metadataLoads.has(topic)) {
+          // Wait for the partition count; appends queued behind the same load keep their order.
+          const load = this.loadMetadata(topic).then(
+            () => this.appendFrom(records, i, delivery, nowMs),
+            (e) => delivery.fail(e),
+          );
+          this.pendingAppends.add(load);
+          void load.finally(() => this.pendingAppends.delete(load));
+          return;
+        }
+        partition = this.choosePartition(meta, key);
+      }
+      if (queue === undefined || queue.partition !== partition || queue.topic !== topic) queue = this.queueFor(topic, partition);
+      const headers = record.headers === undefined ? null : normalizeHeaders(record.headers);
+      this.append(queue, delivery, i, key, toNullableBuffer(record.value), headers, record.timestampMs ?? nowMs);
+    }
   }
 
   private freshMetadata(topic: string): TopicMetadata | undefined {
@@ -232,28 +307,49 @@ export class Producer {
   }
 
   private queueFor(topic: string, partition: number): PartitionQueue {
-    const k = partitionKey(topic, partition);
-    let queue = this.queues.get(k);
+    let partitions = this.queues.get(topic);
+    if (!partitions) {
+      partitions = [];
+      this.queues.set(topic, partitions);
+    }
+    let queue = partitions[partition];
     if (!queue) {
       queue = new PartitionQueue(topic, partition);
-      this.queues.set(k, queue);
+      partitions[partition] = queue;
     }
     return queue;
   }
 
-  private append(topic: string, partition: number, pending: PendingRecord): void {
-    if (this.fatalError) return pending.reject(this.fatalError);
-    const queue = this.queueFor(topic, partition);
-    if (queue.open && queue.open.records.length > 0 && queue.open.bytes + pending.bytes > this.options.batchMaxBytes) {
-      this.closeBatch(queue);
+  private allQueues(): PartitionQueue[] {
+    const all: PartitionQueue[] = [];
+    for (const partitions of this.queues.values()) for (const queue of partitions) if (queue) all.push(queue);
+    return all;
+  }
+
+  private append(queue: PartitionQueue, delivery: Delivery, index: number, key: Buffer | null, value: Buffer | null, headers: RecordHeader[] | null, timestampMs: number): void {
+    const limit = this.options.batchMaxBytes;
+    let batch = queue.open;
+    if (batch && batch.builder.count > 0) {
+      const builder = batch.builder;
+      // The exact size only near the limit: 32 bytes bound the framing of a record without headers.
+      const rough = 32 + (key === null ? 0 : key.length) + (value === null ? 0 : value.length);
+      if (builder.size + rough > limit || headers !== null) {
+        if (builder.size + BatchBuilder.sizeOf(key, value, headers, builder.deltaOf(timestampMs), builder.count) > limit) {
+          this.closeBatch(queue);
+          batch = undefined;
+        }
+      }
     }
-    if (!queue.open) {
-      queue.open = newBatch();
-      this.unsettled.add(queue.open);
+    if (!batch) {
+      batch = queue.open = newBatch(limit);
+      this.unsettled.add(batch);
     }
-    queue.open.records.push(pending);
-    queue.open.bytes += pending.bytes;
-    if (queue.open.bytes >= this.options.batchMaxBytes) {
+    batch.builder.append(key, value, headers, timestampMs);
+    const runs = batch.runs;
+    const last = runs.length > 0 ? runs[runs.length - 1] : undefined;
+    if (last !== undefined && last.delivery === delivery && last.first + last.count === index) last.count++;
+    else runs.push({ delivery, first: index, count: 1 });
+    if (batch.builder.size >= limit) {
       this.closeBatch(queue);
     } else if (!queue.lingerTimer) {
       if (this.options.lingerMs === 0) {
@@ -306,7 +402,7 @@ export class Producer {
   private startBatch(queue: PartitionQueue, batch: Batch): void {
     if (this.idempotent && batch.baseSequence < 0) {
       batch.baseSequence = queue.nextSequence;
-      queue.nextSequence = (queue.nextSequence + batch.records.length) % SEQUENCE_MODULUS;
+      queue.nextSequence = (queue.nextSequence + batch.builder.count) % SEQUENCE_MODULUS;
     }
     batch.done = false;
     queue.inFlight.push(batch);
@@ -343,7 +439,7 @@ export class Producer {
         this.identity = { producerId: Number(reply.producerId), producerEpoch: reply.producerEpoch };
         this.bumpNeeded = false;
         if (previous) {
-          for (const queue of this.queues.values()) {
+          for (const queue of this.allQueues()) {
             queue.nextSequence = 0;
             queue.inFlight.length = 0; // nothing is in flight during a bump; the window starts afresh
           }
@@ -357,7 +453,7 @@ export class Producer {
         }
         // Could not get an id (broker unreachable past the retries): the batches waiting for one fail; later sends try again.
         const cause = new BrookError(error.code, `could not get a producer id from the broker: ${error.message}`, {}, { cause: error });
-        for (const queue of this.queues.values()) this.rejectQueued(queue, cause);
+        for (const queue of this.allQueues()) this.rejectQueued(queue, cause);
       },
     );
     this.identityLoad = load.finally(() => {
@@ -369,7 +465,7 @@ export class Producer {
   /** Ends the producer: every record not yet sent rejects with `error`, and so does every later send(). */
   private fail(error: BrookError): void {
     this.fatalError ??= new BrookError(error.code, `${error.message}; this producer can send no more records: create a new Producer`, error.context, { cause: error });
-    for (const queue of this.queues.values()) {
+    for (const queue of this.allQueues()) {
       if (queue.lingerTimer) {
         clearTimeout(queue.lingerTimer);
         clearImmediate(queue.lingerTimer as unknown as NodeJS.Immediate);
@@ -385,7 +481,7 @@ export class Producer {
 
   private rejectQueued(queue: PartitionQueue, error: BrookError): void {
     for (const batch of queue.closed.splice(0)) {
-      for (const p of batch.records) p.reject(withPartition(error, queue));
+      failRuns(batch, withPartition(error, queue));
       this.unsettled.delete(batch);
       batch.markSettled();
     }
@@ -421,13 +517,13 @@ export class Producer {
     const context: ErrorContext = { topic, partition };
     const identity = this.identity;
     const fail = (error: BrookError): SendOutcome => {
-      for (const p of batch.records) p.reject(error);
+      failRuns(batch, error);
       return 'failed';
     };
     let recordBatch: Buffer;
     try {
       const stamp = this.idempotent && identity ? { producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence: batch.baseSequence } : undefined;
-      recordBatch = encodeBatch(batch.records.map((p) => p.record), stamp);
+      recordBatch = batch.builder.seal(stamp);
     } catch (e) {
       if (this.idempotent) this.bumpNeeded = true; // its sequence is taken but will never be written
       return fail(asBrookError(e, context));
@@ -494,15 +590,19 @@ export class Producer {
       }
       const result = response.results.find((r) => r.partition === partition) ?? response.results[0];
       if (this.options.acks === 'none') {
-        for (const p of batch.records) p.resolve({ topic, partition, offset: -1 });
+        for (const run of batch.runs) run.delivery.deliver(run.first, run.count, topic, partition, -1);
         return 'acked';
       }
-      if (!result || result.recordCount !== batch.records.length) {
+      const count = batch.builder.count;
+      if (!result || result.recordCount !== count) {
         if (this.idempotent) this.bumpNeeded = true;
-        return fail(new BrookError('INVARIANT_VIOLATION', `produce reply for ${topic}/${partition} covers ${result?.recordCount ?? 0} records, ${batch.records.length} were sent`, context));
+        return fail(new BrookError('INVARIANT_VIOLATION', `produce reply for ${topic}/${partition} covers ${result?.recordCount ?? 0} records, ${count} were sent`, context));
       }
-      const base = Number(result.baseOffset);
-      batch.records.forEach((p, i) => p.resolve({ topic, partition, offset: base + i }));
+      let offset = Number(result.baseOffset);
+      for (const run of batch.runs) {
+        run.delivery.deliver(run.first, run.count, topic, partition, offset);
+        offset += run.count;
+      }
       return 'acked';
     }
   }
@@ -510,7 +610,7 @@ export class Producer {
   /** Sends every record given to send() so far and waits until each has settled. */
   async flush(): Promise<void> {
     while (this.pendingAppends.size > 0) await Promise.allSettled([...this.pendingAppends]);
-    for (const queue of this.queues.values()) if (queue.open) this.closeBatch(queue);
+    for (const queue of this.allQueues()) if (queue.open) this.closeBatch(queue);
     await Promise.all([...this.unsettled].map((b) => b.settled));
   }
 
@@ -540,15 +640,25 @@ function isTransport(x: unknown): x is ProduceTransport {
   return typeof (x as ProduceTransport)?.produce === 'function' && typeof (x as ProduceTransport)?.partitionCount === 'function';
 }
 
-function normalize(record: ProducerRecord): OutgoingRecord {
-  if (typeof record !== 'object' || record === null) throw new BrookError('INVALID_ARGUMENT', 'send() takes a record object');
-  if (typeof record.topic !== 'string' || record.topic.length === 0) throw new BrookError('INVALID_ARGUMENT', 'record.topic must be a non-empty string');
+/** Checks one record of a send() call (`index` in an array) without copying anything. */
+function check(record: ProducerRecord, index: number | undefined): void {
+  const which = index === undefined ? 'record' : `records[${index}]`;
+  if (typeof record !== 'object' || record === null) throw new BrookError('INVALID_ARGUMENT', index === undefined ? 'send() takes a record object' : `send(): ${which} is not a record object`);
+  if (typeof record.topic !== 'string' || record.topic.length === 0) throw new BrookError('INVALID_ARGUMENT', `${which}.topic must be a non-empty string`);
   const context = { topic: record.topic };
-  if (record.partition !== undefined && (!Number.isInteger(record.partition) || record.partition < 0)) {
-    throw new BrookError('INVALID_ARGUMENT', `record.partition must be an integer >= 0, got ${record.partition}`, context);
+  const partition = record.partition;
+  if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) {
+    throw new BrookError('INVALID_ARGUMENT', `${which}.partition must be an integer >= 0, got ${partition}`, context);
   }
-  if (record.value === undefined) throw new BrookError('INVALID_ARGUMENT', 'record.value is required (null for a tombstone)', context);
-  const timestampMs = record.timestampMs ?? Date.now();
-  if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new BrookError('INVALID_ARGUMENT', `record.timestampMs must be ms since the epoch, got ${timestampMs}`, context);
-  return { key: toNullableBuffer(record.key), value: toNullableBuffer(record.value), headers: normalizeHeaders(record.headers), timestampMs };
+  if (record.value === undefined) throw new BrookError('INVALID_ARGUMENT', `${which}.value is required (null for a tombstone)`, context);
+  if (!isBytes(record.value, true)) throw new BrookError('INVALID_ARGUMENT', `${which}.value must be a Buffer, Uint8Array, string or null`, context);
+  if (!isBytes(record.key, true) && record.key !== undefined) throw new BrookError('INVALID_ARGUMENT', `${which}.key must be a Buffer, Uint8Array, string or null`, context);
+  const timestampMs = record.timestampMs;
+  if (timestampMs !== undefined && (!Number.isSafeInteger(timestampMs) || timestampMs < 0)) {
+    throw new BrookError('INVALID_ARGUMENT', `${which}.timestampMs must be ms since the epoch, got ${timestampMs}`, context);
+  }
+}
+
+function isBytes(value: unknown, nullable: boolean): boolean {
+  return (nullable && value === null) || typeof value === 'string' || value instanceof Uint8Array;
 }
