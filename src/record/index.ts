@@ -43,6 +43,7 @@ export {
   computeBatchCrc,
   writeBatchHeader,
   writeBatchCrc,
+  isUtf8Range,
 } from './record-batch';
 export type {
   TimestampType,

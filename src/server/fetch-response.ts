@@ -23,7 +23,12 @@
  *   Header         1 key string  2 value bytes (absent when null)
  *
  * Every scalar is written even when 0 (decoders accept both); a null key or
- * value is left out, as protobufjs did for `undefined`.
+ * value is left out, as protobufjs did for `undefined`. Header.key must be
+ * UTF-8 (strict decoders — Python, Go, Java — reject the whole message
+ * otherwise). The broker refuses such keys on produce, but a stored key that
+ * is not valid UTF-8 (written before that check, or by another tool) is sent
+ * as the UTF-8 bytes of its decoding, U+FFFD for each bad sequence, as the
+ * protobufjs path did.
  */
 import { BrookError } from '../common/errors';
 import type { pb } from '../protocol';
@@ -32,7 +37,7 @@ import type { Cursor } from '../record';
 
 // Read once: a named import from a re-exporting index compiles to a getter
 // call per use (see produce-request.ts).
-const { BATCH_HEADER_SIZE, readBatchHeader, readVarint, readVarlong } = record;
+const { BATCH_HEADER_SIZE, isUtf8Range, readBatchHeader, readVarint, readVarlong } = record;
 
 /** Slots per record in `StoredRecords.fields`. */
 const KEY_START = 0;
@@ -53,6 +58,8 @@ export class StoredRecords {
   private fields = new Int32Array(256 * RECORD_SLOTS);
   private offsets = new Float64Array(256);
   private timestamps = new Float64Array(256);
+  /** Header keys that are not valid UTF-8, by their position in `data`: the bytes sent instead. Rare, so made only when needed. */
+  private replacedKeys: Map<number, Buffer> | undefined;
 
   /** Walks `data` (whole batches, back to back); throws CORRUPT_RECORD_BATCH if a record is malformed. */
   constructor(readonly data: Buffer, fromOffset: number) {
@@ -107,11 +114,12 @@ export class StoredRecords {
     for (let h = 0; h < headerCount; h++) {
       const keyLength = readVarint(data, cursor, recordEnd);
       if (keyLength < 0 || cursor.position + keyLength > recordEnd) throw corrupt(cursor.position, 'header key length does not fit the record');
+      const sentKeyLength = isUtf8Range(data, cursor.position, keyLength) ? keyLength : this.replaceKey(cursor.position, keyLength);
       cursor.position += keyLength;
       const valueLength = readVarint(data, cursor, recordEnd);
       if (valueLength < -1 || cursor.position + valueLength > recordEnd) throw corrupt(cursor.position, 'header value length does not fit the record');
       if (valueLength > 0) cursor.position += valueLength;
-      const headerSize = 1 + sizeOfUint32(keyLength) + keyLength + (valueLength >= 0 ? 1 + sizeOfUint32(valueLength) + valueLength : 0);
+      const headerSize = 1 + sizeOfUint32(sentKeyLength) + sentKeyLength + (valueLength >= 0 ? 1 + sizeOfUint32(valueLength) + valueLength : 0);
       headersSize += 1 + sizeOfUint32(headerSize) + headerSize;
     }
     if (cursor.position !== recordEnd) throw corrupt(cursor.position, 'record fields do not fill its length');
@@ -119,6 +127,13 @@ export class StoredRecords {
     size += headersSize;
     fields[base + MESSAGE_SIZE] = size;
     this.encodedSize += 1 + sizeOfUint32(size) + size;
+  }
+
+  /** Notes the UTF-8 bytes to send for the invalid header key at `data[start, start + length)`; returns their length. */
+  private replaceKey(start: number, length: number): number {
+    const replacement = Buffer.from(this.data.toString('utf8', start, start + length), 'utf8');
+    (this.replacedKeys ??= new Map()).set(start, replacement);
+    return replacement.length;
   }
 
   private grow(): void {
@@ -135,7 +150,7 @@ export class StoredRecords {
 
   /** Writes every `records` field (tag 1) at `position`; returns the position after them. */
   writeTo(out: Buffer, position: number): number {
-    const { data, fields, offsets, timestamps } = this;
+    const { data, fields, offsets, timestamps, replacedKeys } = this;
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
     const cursor: Cursor = { position: 0 };
     for (let i = 0; i < this.count; i++) {
@@ -152,18 +167,21 @@ export class StoredRecords {
       if (headerCount > 0) {
         cursor.position = fields[base + HEADERS_START];
         for (let h = 0; h < headerCount; h++) {
-          const keyLength = readVarint(data, cursor);
+          const storedKeyLength = readVarint(data, cursor);
           const keyStart = cursor.position;
-          cursor.position += keyLength;
+          cursor.position += storedKeyLength;
           const valueLength = readVarint(data, cursor);
           const valueStart = cursor.position;
           if (valueLength > 0) cursor.position += valueLength;
+          const replacement = replacedKeys === undefined ? undefined : replacedKeys.get(keyStart);
+          const keyBytes = replacement === undefined ? bytes.subarray(keyStart, keyStart + storedKeyLength) : replacement;
+          const keyLength = keyBytes.length;
           const headerSize = 1 + sizeOfUint32(keyLength) + keyLength + (valueLength >= 0 ? 1 + sizeOfUint32(valueLength) + valueLength : 0);
           out[position++] = 0x2a; // FetchedRecord.headers
           position = writeUint32(out, position, headerSize);
           out[position++] = 0x0a; // Header.key, written even when empty
           position = writeUint32(out, position, keyLength);
-          out.set(bytes.subarray(keyStart, keyStart + keyLength), position);
+          out.set(keyBytes, position);
           position += keyLength;
           position = writeBytesField(out, position, 0x12, bytes, valueStart, valueLength);
         }

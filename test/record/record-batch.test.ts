@@ -454,6 +454,22 @@ describe('validateRecordBatch rejects corruption with CORRUPT_RECORD_BATCH', () 
     expectCorrupt(() => validateRecordBatch(withCrc(buf)), /record 0 at byte 61 has offset delta 2, expected 0/);
   });
 
+  it('a header key that is not valid UTF-8', () => {
+    const buf = encodeRecordBatch([{ value: null }, { value: Buffer.from('v'), headers: [{ key: 'ok', value: null }, { key: 'QQ', value: Buffer.from('x') }] }], { baseTimestampMs: 1 });
+    expect(validateRecordBatch(buf).recordCount).toBe(2);
+    const at = buf.indexOf(Buffer.from('QQ'), BATCH_HEADER_SIZE);
+    buf[at] = 0xff;
+    buf[at + 1] = 0xfe;
+    expectCorrupt(() => validateRecordBatch(withCrc(buf)), new RegExp(`record 1 header 1 has a key that is not valid UTF-8 \\(2 bytes at byte ${at}\\)`));
+    // Well-formed multi-byte keys pass; a truncated sequence or an encoded surrogate does not.
+    for (const [key, valid] of [['c3a9', true], ['e29c93', true], ['c3', false], ['eda080', false], ['c0af', false]] as const) {
+      const batch = encodeRecordBatch([{ value: null, headers: [{ key: 'Q'.repeat(key.length / 2), value: null }] }], { baseTimestampMs: 1 });
+      hex(key).copy(batch, batch.indexOf(Buffer.from('Q'), BATCH_HEADER_SIZE));
+      if (valid) expect(validateRecordBatch(withCrc(batch)).recordCount).toBe(1);
+      else expectCorrupt(() => validateRecordBatch(withCrc(batch)), /not valid UTF-8/);
+    }
+  });
+
   it('an absurd header count does not allocate', () => {
     const buf = encodeRecordBatch([{ value: null }], { baseTimestampMs: 1 });
     // Record: length, attributes, ts, offset, key -1, value -1, headerCount: the last byte.

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'buffer';
 import { serviceDefinition } from '../../src/protocol';
 import { decodeRecordBatch, encodeRecordBatch, setLogAppendTime, stampBaseOffset, type RecordInput } from '../../src/record';
 import { fetchResponseSerializer, StoredRecords } from '../../src/server/fetch-response';
@@ -35,6 +36,43 @@ function strip(records: Array<Record<string, unknown>>): unknown[] {
   }));
 }
 
+/** Walks protobuf wire bytes: each field as [number, wire type, value (a number or the LEN bytes)]. */
+function fieldsOf(message: Buffer): Array<[number, number, number | Buffer]> {
+  const fields: Array<[number, number, number | Buffer]> = [];
+  let position = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = message[position++];
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+  };
+  while (position < message.length) {
+    const tag = varint();
+    if ((tag & 7) === 0) fields.push([tag >>> 3, 0, varint()]);
+    else if ((tag & 7) === 2) {
+      const length = varint();
+      fields.push([tag >>> 3, 2, message.subarray(position, position + length)]);
+      position += length;
+    } else throw new Error(`unexpected wire type ${tag & 7}`);
+  }
+  return fields;
+}
+
+/** The raw bytes of every Header.key in a FetchResponse. */
+function headerKeysOf(response: Buffer): Buffer[] {
+  const keys: Buffer[] = [];
+  for (const [field, , record] of fieldsOf(response)) {
+    if (field !== 1) continue;
+    for (const [recordField, , header] of fieldsOf(record as Buffer)) {
+      if (recordField !== 5) continue;
+      for (const [headerField, , key] of fieldsOf(header as Buffer)) if (headerField === 1) keys.push(key as Buffer);
+    }
+  }
+  return keys;
+}
+
 describe('fetchResponseSerializer', () => {
   it('writes what protobufjs decodes back to the stored records, from any offset', () => {
     const random = seeded(7);
@@ -64,6 +102,22 @@ describe('fetchResponseSerializer', () => {
       expect(strip(decoded.records)).toEqual(expected(batches, fromOffset));
       expect(decoded).toMatchObject({ topic: message.topic, partition: message.partition, highWatermark: base, logStartOffset: message.logStartOffset, nextOffset: base });
     }
+  });
+
+  it('sends a stored header key that is not UTF-8 as the UTF-8 bytes of its decoding', () => {
+    const batch = encodeRecordBatch([{ key: Buffer.from('k'), value: Buffer.from('v'), headers: [{ key: 'QQ', value: Buffer.from('x') }, { key: 'ok', value: null }] }], { baseTimestampMs: 1 });
+    const at = batch.indexOf(Buffer.from('QQ'), 61); // past the batch header (the CRC could hold any bytes)
+    batch[at] = 0xff; // stored before keys were checked on produce, or written by another tool
+    batch[at + 1] = 0xfe;
+    const message = { topic: 't', partition: 0, records: [], recordBatches: Buffer.alloc(0), highWatermark: 1, logStartOffset: 0, nextOffset: 1 };
+    const wire = serialize({ ...message, storedRecords: new StoredRecords(batch, 0) });
+    // What strict decoders (Python upb, Go, Java) check for a proto3 string field.
+    const keys = headerKeysOf(wire);
+    expect(keys.map((k) => isUtf8(k))).toEqual([true, true]);
+    expect(keys.map((k) => k.toString('utf8'))).toEqual(['\uFFFD\uFFFD', 'ok']);
+    const decoded = fetchDefinition.responseDeserialize(wire) as { records: Array<Record<string, unknown>>; nextOffset: unknown };
+    expect(strip(decoded.records)).toEqual(expected([batch], 0));
+    expect(decoded.nextOffset).toBe(1);
   });
 
   it('falls back to protobufjs for messages without stored records', () => {

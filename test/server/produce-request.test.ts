@@ -72,6 +72,17 @@ describe('decodeProduceRequest', () => {
     expect(view.records.timestampMs(1)).toBe(2 ** 52 + 3);
   });
 
+  it('reports a header key that is not UTF-8 as malformed', () => {
+    const wire = serialize({ topic: 't', records: [{ value: Buffer.from('a'), headers: [{ key: 'QQ', value: Buffer.from('x') }] }] });
+    expect(decodeProduceRequest(wire).malformed).toBeUndefined();
+    const at = wire.indexOf(Buffer.from('QQ'));
+    wire[at] = 0xff;
+    wire[at + 1] = 0xfe;
+    expect(decodeProduceRequest(wire).malformed).toMatch(/header key of 2 bytes at byte \d+ is not valid UTF-8/);
+    const accented = serialize({ topic: 't', records: [{ value: Buffer.from('a'), headers: [{ key: 'clé ✓', value: null }] }] });
+    expect(decodeProduceRequest(accented).malformed).toBeUndefined();
+  });
+
   it('skips unknown fields and reports malformed bytes without throwing', () => {
     const wire = serialize({ topic: 't', records: [{ value: Buffer.from('a') }] });
     // field 15, varint 1, then field 16 (LEN) "xy": unknown to this decoder
