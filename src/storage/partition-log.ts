@@ -573,6 +573,12 @@ export class PartitionLog extends EventEmitter {
     } else {
       try {
         await this.rollBackToHighWatermark();
+        // A roll in this round may have written a producer snapshot at an
+        // offset the log no longer reaches. Once the log grows past it again,
+        // a load after an unclean stop would trust it and answer retries
+        // with other records' offsets: it must go now. If it cannot, going
+        // offline keeps the log below it, and the next load discards it.
+        await this.producerState.deleteSnapshotsAbove(this.nextOffset);
       } catch (rollbackError) {
         this.failure = new BrookError('STORAGE_ERROR', `partition ${this.topic}-${this.partition} is offline: could not undo a failed write`, this.context(), { cause: rollbackError });
       }

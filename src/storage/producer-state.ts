@@ -24,7 +24,8 @@
  * Pending batches become *written* in log order via `completeUpTo(offset)`
  * once the writer has them in the segment; only written state goes into a
  * snapshot. A failed write drops every pending batch (`abortPending`) and
- * forgets written ones past the truncation point (`truncateTo`).
+ * forgets written ones past the truncation point (`truncateTo`) and any
+ * snapshot past it (`deleteSnapshotsAbove`).
  *
  * Snapshot file `<20-digit offset>.snapshot` in the partition directory (the
  * checksummed format of checksummed-file.ts: a `crc32:XXXXXXXX` line over
@@ -42,7 +43,7 @@
  * without one, the whole log is scanned.
  *
  * Concurrency: every method except `load`, `takeSnapshot` and
- * `deleteSnapshotsOutside` is synchronous. The owning PartitionLog calls
+ * `deleteSnapshotsAbove` is synchronous. The owning PartitionLog calls
  * `checkAndPrepare` from `append` and the others from its single writer loop
  * or from load/close, so no two of them interleave.
  */
@@ -96,13 +97,22 @@ class ProducerEntry {
     return undefined;
   }
 
-  addWritten(batch: ProducerBatch): void {
+  /**
+   * Remembers a batch written after the ones kept. A batch whose offsets are
+   * not above the last one kept cannot follow it in the log: it is dropped
+   * (a snapshot that outlived a rollback would otherwise pair a sequence
+   * with another record's offset); false says so.
+   */
+  addWritten(batch: ProducerBatch): boolean {
+    const last = this.written[this.written.length - 1];
+    if (last !== undefined && batch.baseOffset <= last.lastOffset) return false;
     if (batch.epoch !== this.epoch) {
       this.epoch = batch.epoch;
       this.written = [];
     }
     this.written.push(batch);
     if (this.written.length > MAX_BATCHES_PER_PRODUCER) this.written.shift();
+    return true;
   }
 }
 
@@ -304,7 +314,7 @@ export class ProducerStateManager {
       entry = new ProducerEntry(producerId, header.producerEpoch, nowMs);
       this.producers.set(producerId, entry);
     }
-    entry.addWritten({
+    const added = entry.addWritten({
       epoch: header.producerEpoch,
       firstSeq: header.baseSequence,
       lastSeq: lastSequenceOf(header.baseSequence, header.lastOffsetDelta + 1),
@@ -312,6 +322,13 @@ export class ProducerStateManager {
       lastOffset: header.lastOffset,
       maxTimestamp: header.maxTimestamp,
     });
+    if (!added) {
+      const last = entry.written[entry.written.length - 1];
+      this.options.logger.warn(
+        { ...this.context, producerId, baseOffset: header.baseOffset, keptLastOffset: last?.lastOffset },
+        'producer state: ignoring a batch from the log that does not follow the last one kept for its producer',
+      );
+    }
   }
 
   // -------------------------------------------------------------- snapshots

@@ -9,10 +9,10 @@ import path from 'path';
 import { ManualClock } from '../../src/common/clock';
 import { isBrookError } from '../../src/common/errors';
 import { encodeRecordBatch, readBatchHeader } from '../../src/record';
-import { PartitionLog, ProducerIdManager, nodeFileSystem, parseTopicConfig } from '../../src/storage';
+import { PartitionLog, ProducerIdManager, nodeFileSystem, parseTopicConfig, type StorageFileSystem } from '../../src/storage';
 import { silentLogger } from '../../src/storage/logger';
 import { ProducerStateManager, isNextSequence, lastSequenceOf } from '../../src/storage/producer-state';
-import { decodeAll, makeRecord, makeTempDir, removeDir } from '../helpers/storage';
+import { decodeAll, makeRecord, makeTempDir, removeDir, wrapFileSystem } from '../helpers/storage';
 
 let dir: string;
 const partitionDir = (): string => path.join(dir, 'p0');
@@ -24,7 +24,7 @@ afterEach(async () => {
   await removeDir(dir);
 });
 
-function open(options: { clean?: boolean; config?: Record<string, string> } = {}): Promise<PartitionLog> {
+function open(options: { clean?: boolean; config?: Record<string, string>; fileSystem?: StorageFileSystem } = {}): Promise<PartitionLog> {
   return PartitionLog.open({
     dir: partitionDir(),
     topic: 't',
@@ -32,7 +32,7 @@ function open(options: { clean?: boolean; config?: Record<string, string> } = {}
     config: parseTopicConfig(options.config ?? {}),
     clock: new ManualClock(1_700_000_000_000),
     logger: silentLogger,
-    fileSystem: nodeFileSystem,
+    fileSystem: options.fileSystem ?? nodeFileSystem,
     cleanShutdown: options.clean ?? true,
   });
 }
@@ -236,6 +236,58 @@ describe('state across restarts', () => {
     expect(snapshots()).toEqual([]);
     expect((await log.append(batch(21, 0, 6))).baseOffset).toBe(6);
     await log.close();
+  });
+});
+
+describe('a failed write after a roll', () => {
+  it('takes back the roll snapshot, so a retry after a later unclean stop gets its own offsets', async () => {
+    const config = { 'segment.bytes': '4096' };
+    let failNewSegment = false;
+    const fileSystem = wrapFileSystem(nodeFileSystem, {
+      writev(file, buffers, position, write) {
+        if (!failNewSegment || !file.endsWith('.log') || path.basename(file) === `${'0'.repeat(20)}.log`) return write(buffers, position);
+        failNewSegment = false;
+        return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+      },
+    });
+    const big = (seq: number): Buffer => encodeRecordBatch([makeRecord(`big-${seq}`, 300)], { baseTimestampMs: 1_700_000_000_000, producerId: 7, producerEpoch: 0, baseSequence: seq });
+    let log = await open({ config, fileSystem });
+    let seq = 0;
+    while (log.sizeBytes + 3 * big(0).length < 4096) await log.append(big(seq++));
+    const end = log.highWatermark;
+
+    // One round: two batches fit the old segment, the third rolls (snapshot at its base offset) and its write fails.
+    failNewSegment = true;
+    const round = await Promise.allSettled([0, 1, 2, 3].map((i) => log.append(big(seq + i))));
+    expect(round.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    expect(log.highWatermark).toBe(end);
+    expect(snapshots().filter((name) => Number(name.slice(0, 20)) > end)).toEqual([]);
+
+    // The producer resends from `seq` (one record each), after someone else's batch: the log grows past the old roll offset.
+    await log.append(encodeRecordBatch([makeRecord('anonymous')], { baseTimestampMs: 1_700_000_000_000 }));
+    const acked: number[] = [];
+    for (let i = 0; i < 3; i++) acked.push((await log.append(batch(7, 0, seq + i, 1))).baseOffset);
+    expect(acked).toEqual([end + 1, end + 2, end + 3]);
+    await log.closeForDeletion(); // like a crash: no clean-close snapshot
+
+    log = await open({ clean: false, config, fileSystem });
+    for (let i = 0; i < 3; i++) expect((await log.append(batch(7, 0, seq + i, 1))).baseOffset).toBe(acked[i]);
+    expect((await log.append(batch(7, 0, seq + 3, 1))).baseOffset).toBe(end + 4);
+    await log.close();
+  });
+
+  it('ignores a batch from the log that does not follow the last one kept', async () => {
+    const state = new ProducerStateManager({ dir: partitionDir(), topic: 't', partition: 0, fileSystem: nodeFileSystem, logger: silentLogger });
+    const header = (baseOffset: number, seq: number): ReturnType<typeof readBatchHeader> => {
+      const b = batch(9, 0, seq, 1);
+      b.writeBigInt64BE(BigInt(baseOffset), 0);
+      return readBatchHeader(b);
+    };
+    state.applyFromLog(header(10, 0), 0);
+    state.applyFromLog(header(11, 1), 0);
+    state.applyFromLog(header(11, 2), 0); // offsets not above the last kept
+    state.applyFromLog(header(5, 2), 0);
+    expect(state.batchesOf(9)?.batches.map((b) => [b.firstSeq, b.baseOffset])).toEqual([[0, 10], [1, 11]]);
   });
 });
 
