@@ -11,8 +11,10 @@
  *
  * Epochs: `InitProducerId` without an id allocates a new id at epoch 0. With
  * an id this broker allocated and that id's current epoch, it bumps the epoch
- * (KIP-360), fencing the older epoch on every partition the id writes to next;
- * an epoch older than the last bump this process handed out is
+ * (KIP-360), fencing the older epoch on every partition the id writes to next.
+ * A request repeating the last bump (the same id and epoch: its reply was
+ * lost and the client retried) gets the same answer again, as KIP-360 asks;
+ * any other epoch older than the last one this process handed out is
  * PRODUCER_FENCED. At the largest epoch (32767) a new id is allocated.
  *
  * Concurrency: `initProducerId` may be called concurrently; block
@@ -43,8 +45,8 @@ export class ProducerIdManager {
   private next: number;
   private blockEnd: number;
   private reserving: Promise<void> = Promise.resolve();
-  /** Latest epoch handed out per id by this process (bumps only). */
-  private readonly bumped = new Map<number, number>();
+  /** The last bump of each id by this process: the epoch it was asked with, and its answer. */
+  private readonly lastBump = new Map<number, { readonly fromEpoch: number; readonly answer: Promise<ProducerIdAndEpoch> }>();
 
   private constructor(
     private readonly fileSystem: StorageFileSystem,
@@ -94,15 +96,22 @@ export class ProducerIdManager {
       if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) {
         throw new BrookError('INVALID_ARGUMENT', `producer_epoch must lie in [0, ${MAX_EPOCH}], got ${producerEpoch}`);
       }
-      const latest = this.bumped.get(producerId);
-      if (latest !== undefined && epoch < latest) {
-        throw new BrookError('PRODUCER_FENCED', `producer id ${producerId} epoch ${epoch} is fenced: epoch ${latest} was handed out since`);
+      const last = this.lastBump.get(producerId);
+      if (last !== undefined) {
+        if (epoch === last.fromEpoch) return last.answer; // a retry of the last bump
+        if (epoch <= last.fromEpoch) {
+          const since = last.fromEpoch < MAX_EPOCH ? `epoch ${last.fromEpoch + 1} was handed out since` : `the id was replaced after epoch ${MAX_EPOCH}`;
+          throw new BrookError('PRODUCER_FENCED', `producer id ${producerId} epoch ${epoch} is fenced: ${since}`);
+        }
       }
-      if (epoch < MAX_EPOCH) {
-        this.bumped.set(producerId, epoch + 1);
-        return { producerId, producerEpoch: epoch + 1 };
-      }
-      this.bumped.delete(producerId);
+      const answer = epoch < MAX_EPOCH ? Promise.resolve({ producerId, producerEpoch: epoch + 1 }) : this.allocate().then((id) => ({ producerId: id, producerEpoch: 0 }));
+      const bump = { fromEpoch: epoch, answer };
+      this.lastBump.set(producerId, bump);
+      // A failed allocation must not become the answer to every retry.
+      answer.catch(() => {
+        if (this.lastBump.get(producerId) === bump) this.lastBump.delete(producerId);
+      });
+      return answer;
     }
     return { producerId: await this.allocate(), producerEpoch: 0 };
   }

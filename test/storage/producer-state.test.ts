@@ -292,12 +292,28 @@ describe('a failed write after a roll', () => {
 });
 
 describe('ProducerIdManager', () => {
+  it('answers a retried epoch bump (its reply was lost) with the epoch it handed out, and fences older epochs', async () => {
+    const manager = await ProducerIdManager.open(nodeFileSystem, dir, silentLogger);
+    const { producerId } = await manager.initProducerId();
+    expect(await manager.initProducerId(producerId, 0)).toEqual({ producerId, producerEpoch: 1 });
+    expect(await manager.initProducerId(producerId, 0)).toEqual({ producerId, producerEpoch: 1 });
+    expect(await manager.initProducerId(producerId, 1)).toEqual({ producerId, producerEpoch: 2 });
+    await expect(manager.initProducerId(producerId, 0)).rejects.toMatchObject({ code: 'PRODUCER_FENCED', message: expect.stringContaining('epoch 2 was handed out since') });
+    // At the largest epoch the id is replaced; a retry of that request gets the same new id.
+    const replaced = await manager.initProducerId(producerId, 0x7fff);
+    expect(replaced.producerId).not.toBe(producerId);
+    expect(replaced.producerEpoch).toBe(0);
+    expect(await manager.initProducerId(producerId, 0x7fff)).toEqual(replaced);
+    await expect(manager.initProducerId(producerId, 2)).rejects.toMatchObject({ code: 'PRODUCER_FENCED' });
+  });
+
   it('never hands out an id twice across restarts and bumps epochs', async () => {
     const a = await ProducerIdManager.open(nodeFileSystem, dir, silentLogger);
     const first = await Promise.all(Array.from({ length: 5 }, () => a.initProducerId()));
     expect(new Set(first.map((x) => x.producerId)).size).toBe(5);
     expect(first.every((x) => x.producerEpoch === 0)).toBe(true);
     expect(await a.initProducerId(first[0].producerId, 0)).toEqual({ producerId: first[0].producerId, producerEpoch: 1 });
+    expect(await a.initProducerId(first[0].producerId, 1)).toEqual({ producerId: first[0].producerId, producerEpoch: 2 });
     await expect(a.initProducerId(first[0].producerId, 0)).rejects.toMatchObject({ code: 'PRODUCER_FENCED' });
     await expect(a.initProducerId(999_999, 0)).rejects.toMatchObject({ code: 'UNKNOWN_PRODUCER_ID' });
     const b = await ProducerIdManager.open(nodeFileSystem, dir, silentLogger);
