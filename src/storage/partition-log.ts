@@ -536,15 +536,19 @@ export class PartitionLog extends EventEmitter {
     const old = this.active;
     const sync = this.currentConfig.flushPolicy !== 'never';
     await old.trimPreallocation();
-    if (sync) {
-      try {
-        await old.flush();
-      } catch (e) {
-        throw new FsyncFailure(e);
-      }
-    } else {
-      this.unflushedSealed.add(old);
+    // The producer snapshot written below describes every batch under the
+    // new base offset: that data must be on disk first, or a crash could
+    // leave a snapshot pairing sequences with offsets the log no longer
+    // holds. Under flush.policy=never this is the one fdatasync of the old
+    // segment's log; a roll comes once per segment.bytes (1 GiB by default),
+    // so it costs nothing measurable. Its index files stay unsynced and the
+    // segment stays in unflushedSealed until flush() or close.
+    try {
+      await old.flush();
+    } catch (e) {
+      throw new FsyncFailure(e);
     }
+    if (!sync) this.unflushedSealed.add(old);
     await old.seal(sync);
     const segment = await LogSegment.create(this.fileSystem, this.dir, baseOffset, this.currentConfig.indexIntervalBytes, this.logger);
     if (sync) await this.fileSystem.syncDirectory(this.dir);

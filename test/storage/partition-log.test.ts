@@ -4,7 +4,7 @@ import { isBrookError } from '../../src/common/errors';
 import { encodeRecordBatch } from '../../src/record';
 import { PartitionLog, nodeFileSystem, parseTopicConfig, type StorageFileSystem } from '../../src/storage';
 import { silentLogger } from '../../src/storage/logger';
-import { batchOffsets, decodeAll, instrumentedFileSystem, makeBatch, makeTempDir, removeDir } from '../helpers/storage';
+import { batchOffsets, decodeAll, instrumentedFileSystem, makeBatch, makeTempDir, removeDir, wrapFileSystem } from '../helpers/storage';
 
 let dir: string;
 const clock = () => new ManualClock(1_700_000_000_000);
@@ -189,6 +189,33 @@ describe('PartitionLog durability', () => {
     expect(log.highWatermark).toBe(10);
     await log.flush();
     expect(fileSystem.datasyncs).toBe(before + 1);
+    await log.close();
+  });
+
+  it('under flush.policy=never, syncs a rolled segment before the producer snapshot that describes it', async () => {
+    const events: string[] = [];
+    const wrapped = wrapFileSystem(nodeFileSystem, {
+      datasync(file, sync) {
+        events.push(`datasync ${path.basename(file)}`);
+        return sync();
+      },
+    });
+    const fileSystem: StorageFileSystem = {
+      ...wrapped,
+      writeFileSync: (file, data) => {
+        events.push(`write ${path.basename(file)}`);
+        return wrapped.writeFileSync(file, data);
+      },
+    };
+    const log = await open({ 'flush.policy': 'never', 'segment.bytes': '1024' }, { fileSystem });
+    for (let i = 0; i < 8; i++) {
+      await log.append(encodeRecordBatch([{ key: null, value: Buffer.alloc(200, 1), headers: [] }], { baseTimestampMs: 1, producerId: 3, producerEpoch: 0, baseSequence: i }));
+    }
+    expect(log.segmentCount).toBeGreaterThan(1);
+    // The first snapshot is written by the first roll, which sealed the segment at offset 0.
+    const snapshot = events.findIndex((e) => /^write \d{20}\.snapshot\.tmp$/.test(e));
+    expect(snapshot).toBeGreaterThan(-1);
+    expect(events.slice(0, snapshot)).toContain(`datasync ${'0'.repeat(20)}.log`);
     await log.close();
   });
 
