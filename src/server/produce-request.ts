@@ -233,6 +233,26 @@ class WireReader {
     return (high | 0) * TWO_POW_32 + (low >>> 0);
   }
 
+  /**
+   * An int32 or enum field: the low 32 bits of the varint as a signed int32,
+   * exactly, as protobuf's own decoders read them (a negative value arrives
+   * as a 10-byte varint; `varint() | 0` would round first, past 2^53).
+   */
+  varint32(): number {
+    const buf = this.buf;
+    let position = this.position;
+    let low = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (position >= this.end) throw new MalformedRequest(`varint at byte ${this.position} runs past the end of its message`);
+      if (shift > 63) throw new MalformedRequest(`varint at byte ${this.position} is longer than 10 bytes`);
+      const b = buf[position++];
+      if (shift < 32) low |= (b & 0x7f) << shift; // bits past 31 fall off the shift
+      if (b < 0x80) break;
+    }
+    this.position = position;
+    return low | 0;
+  }
+
   /** A length-delimited field: returns its start and moves past it. */
   lengthDelimited(): number {
     const length = this.varint();
@@ -366,15 +386,19 @@ export function decodeProduceRequest(wire: Buffer): ProduceRequestView {
         const start = reader.lengthDelimited();
         topic = wire.toString('utf8', start, reader.position);
       } else if (field === 2 && wireType === 0) {
-        partition = reader.varint() | 0; // int32: a negative value arrives as a 10-byte varint
+        partition = reader.varint32();
       } else if (field === 3 && wireType === 2) {
         const start = reader.lengthDelimited();
         parseRecord(new WireReader(wire, start, reader.position), slots);
       } else if (field === 4 && wireType === 0) {
-        const value = reader.varint();
+        // The last occurrence wins, known or not.
+        const value = reader.varint32();
         const known = ACKS_BY_NUMBER[value];
         if (known === undefined) unknownAcks = value;
-        else acks = known;
+        else {
+          acks = known;
+          unknownAcks = undefined;
+        }
       } else if (field === 5 && wireType === 2) {
         const start = reader.lengthDelimited();
         recordBatch = wire.subarray(start, reader.position);

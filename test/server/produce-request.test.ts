@@ -72,6 +72,35 @@ describe('decodeProduceRequest', () => {
     expect(view.records.timestampMs(1)).toBe(2 ** 52 + 3);
   });
 
+  it('takes the last acks value, so an unknown value followed by a known one is accepted', () => {
+    const wire = serialize({ topic: 't' });
+    const withAcks = (...values: number[]): Buffer => Buffer.concat([wire, ...values.map((v) => Buffer.from([0x20, v]))]);
+    expect(decodeProduceRequest(withAcks(5, 2))).toMatchObject({ acks: 'ACKS_NONE', malformed: undefined });
+    expect(decodeProduceRequest(withAcks(2, 1))).toMatchObject({ acks: 'ACKS_ALL', malformed: undefined });
+    expect(decodeProduceRequest(withAcks(2, 5)).malformed).toMatch(/acks 5 is not an Acks value/);
+  });
+
+  it('reads int32 fields as the low 32 bits of their varint, exactly, even past 2^53', () => {
+    const varint = (value: bigint): Buffer => {
+      const bytes: number[] = [];
+      let rest = BigInt.asUintN(64, value);
+      while (rest >= 0x80n) {
+        bytes.push(Number(rest & 0x7fn) | 0x80);
+        rest >>= 7n;
+      }
+      bytes.push(Number(rest));
+      return Buffer.from(bytes);
+    };
+    const withPartition = (value: bigint): Buffer => Buffer.concat([serialize({ topic: 't' }), Buffer.from([0x10]), varint(value)]);
+    expect(decodeProduceRequest(withPartition(2n ** 60n + 7n))).toMatchObject({ partition: 7, malformed: undefined });
+    expect(decodeProduceRequest(withPartition(0xffff_ffff_0000_0009n)).partition).toBe(9);
+    expect(decodeProduceRequest(withPartition(2n ** 40n - 1n)).partition).toBe(-1);
+    expect(decodeProduceRequest(withPartition(-5n)).partition).toBe(-5);
+    const withAcks = (value: bigint): Buffer => Buffer.concat([serialize({ topic: 't' }), Buffer.from([0x20]), varint(value)]);
+    expect(decodeProduceRequest(withAcks(2n ** 60n + 2n))).toMatchObject({ acks: 'ACKS_NONE', malformed: undefined });
+    expect(decodeProduceRequest(Buffer.concat([serialize({ topic: 't' }), Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])])).malformed).toMatch(/longer than 10 bytes/);
+  });
+
   it('reports a header key that is not UTF-8 as malformed', () => {
     const wire = serialize({ topic: 't', records: [{ value: Buffer.from('a'), headers: [{ key: 'QQ', value: Buffer.from('x') }] }] });
     expect(decodeProduceRequest(wire).malformed).toBeUndefined();
