@@ -43,9 +43,12 @@ export interface ProducerOptions {
   /** When the broker acknowledges: 'leader' (durable under the topic's flush policy), 'all', 'none'. Default 'leader'. */
   acks: AcksMode;
   /**
-   * How long a partition's batch waits for more records before it is sent, in ms.
-   * Default 5 (Kafka 4.0's linger.ms): enough to fill batches under load, too
-   * short for a person to notice.
+   * The longest a partition's batch waits for more records while an earlier
+   * request of that partition is in flight, in ms; a partition with nothing
+   * in flight sends at the end of the event-loop turn, and a lingering batch
+   * goes as soon as the partition's requests are all answered. 0: every
+   * batch goes at the end of its event-loop turn. Default 5 (Kafka 4.0's
+   * linger.ms).
    */
   lingerMs: number;
   /**

@@ -4,9 +4,20 @@
  * fast path, so the broker only checks and stamps it.
  *
  * Batching (like Kafka's RecordAccumulator): records for one partition
- * collect in an open batch. The batch closes when its estimated encoded size
- * reaches `batchMaxBytes`, or `lingerMs` after its first record, or on
- * `flush()`/`close()`. Closed batches wait in their partition's queue.
+ * collect in an open batch, encoded as they arrive. The batch closes when
+ * its size reaches `batchMaxBytes`, or on `flush()`/`close()`, or:
+ * - when the partition has a request in flight: once none is, or
+ *   `lingerMs` after the batch's first record, whichever comes first;
+ * - when it has none: at the end of the event-loop turn (records sent
+ *   together still share a batch).
+ * So a partition under load sends what arrived during its previous request
+ * (batches grow with the load, with no timer in the way), and an idle one
+ * sends at once. Measured with default options, one send() awaited at a
+ * time (flush.policy=always): p50 8.2 ms with a fixed 5 ms linger, 1.9 ms
+ * with this rule. Under load it batches like a fixed linger: at 20,000
+ * records/s (W4 of the comparison harness) both send ~80–150 records per
+ * request, while linger 0 (a request per event-loop turn, ~1000/s) fell
+ * behind (p99 0.4–0.6 s). Closed batches wait in their partition's queue.
  *
  * Idempotence (default; Kafka's enable.idempotence): before its first batch
  * the producer asks the broker for a producer id and epoch (InitProducerId).
@@ -352,8 +363,10 @@ export class Producer {
     if (batch.builder.size >= limit) {
       this.closeBatch(queue);
     } else if (!queue.lingerTimer) {
-      if (this.options.lingerMs === 0) {
+      if (this.options.lingerMs === 0 || (queue.inFlight.length === 0 && queue.closed.length === 0)) {
         // Close at the end of this tick, so records sent together still share a batch.
+        // A partition with nothing in flight does not linger: waiting would
+        // only add latency (see the class comment).
         queue.lingerTimer = setImmediate(() => this.closeBatch(queue)) as unknown as NodeJS.Timeout;
       } else {
         queue.lingerTimer = setTimeout(() => this.closeBatch(queue), this.options.lingerMs);
@@ -414,6 +427,8 @@ export class Producer {
       if (outcome === 'requeued') queue.inFlight.splice(queue.inFlight.indexOf(batch), 1);
       while (queue.inFlight.length > 0 && queue.inFlight[0].done) queue.inFlight.shift();
       this.inFlight--;
+      // The partition has nothing in flight any more: its lingering batch goes now.
+      if (queue.open && queue.inFlight.length === 0 && queue.closed.length === 0 && outcome !== 'requeued') this.closeBatch(queue);
       if (outcome === 'requeued') {
         // Not written: back to its place in the queue, renumbered when sent again.
         batch.baseSequence = -1;

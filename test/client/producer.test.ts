@@ -90,14 +90,33 @@ describe('Producer batching', () => {
 
   it('flush() sends what lingers and waits for it', async () => {
     const transport = new FakeTransport(1);
+    transport.delayMs = 100;
     const producer = new Producer(transport, { lingerMs: 60_000 });
+    const first = producer.send({ topic: 't', value: 'a' }); // nothing in flight: goes at once
+    await new Promise((r) => setImmediate(r));
     let done = false;
-    const p = producer.send({ topic: 't', value: 'x' }).then((r) => ((done = true), r));
+    const p = producer.send({ topic: 't', value: 'x' }).then((r) => ((done = true), r)); // lingers behind the first
     await new Promise((r) => setTimeout(r, 20));
     expect(done).toBe(false);
     await producer.flush();
     expect(done).toBe(true);
-    expect((await p).offset).toBe(0);
+    expect((await first).offset).toBe(0);
+    expect((await p).offset).toBe(1);
+    await producer.close();
+  });
+
+  it('does not linger on a partition with nothing in flight, and sends what lingered once its requests are answered', async () => {
+    const transport = new FakeTransport(1);
+    transport.delayMs = 30;
+    const producer = new Producer(transport, { lingerMs: 60_000 });
+    const started = performance.now();
+    const first = producer.send({ topic: 't', partition: 0, value: 'a' });
+    await new Promise((r) => setImmediate(r));
+    const rest = producer.send([{ topic: 't', partition: 0, value: 'b' }, { topic: 't', partition: 0, value: 'c' }]);
+    expect((await first).offset).toBe(0);
+    expect((await rest).map((r) => r.offset)).toEqual([1, 2]);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(transport.requests).toHaveLength(2);
     await producer.close();
   });
 });
