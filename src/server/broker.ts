@@ -68,7 +68,7 @@ export class Broker {
   ) {}
 
   static async start(config: BrokerConfig, logger: Logger): Promise<Broker> {
-    reserveHeap();
+    reserveHeap(config.heapReserveMb);
     const abort = new AbortController();
     let store: TopicStore | undefined;
     const metrics = new BrokerMetrics(() => store);

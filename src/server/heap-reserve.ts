@@ -15,17 +15,24 @@
  * `node dist/src/cli/main.js serve` (tests, the benchmarks) and V8 ignores
  * it when set at run time.
  *
- * The reserve is an array of doubles (PACKED_DOUBLE_ELEMENTS): one object
+ * The reserve is an array of doubles (HOLEY_DOUBLE_ELEMENTS, as `new
+ * Array(n).fill(0.5)` makes it): one object backed by a FixedDoubleArray
  * with no pointers in it, so marking it costs nothing per element. It costs
- * 32 MiB of resident memory.
+ * its size in resident memory: `server.heap_reserve_mb` (default 32; 0
+ * disables it, e.g. for a broker embedded in a small process).
  */
-const RESERVE_DOUBLES = (32 * 1024 * 1024) / 8;
+const MIB = 1024 * 1024;
 
 let reserve: number[] | undefined;
 
-/** Allocates the reserve once per process; later calls do nothing. */
-export function reserveHeap(): void {
-  reserve ??= new Array<number>(RESERVE_DOUBLES).fill(0.5);
+/**
+ * Holds a reserve of `mib` MiB for the rest of the process. A process keeps
+ * one reserve: a later call only ever grows it, and 0 does nothing.
+ */
+export function reserveHeap(mib: number): void {
+  const doubles = (mib * MIB) / 8;
+  if (doubles <= (reserve?.length ?? 0)) return;
+  reserve = new Array<number>(doubles).fill(0.5);
 }
 
 /** Bytes held by the reserve (0 before `reserveHeap`). */

@@ -1,7 +1,7 @@
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { ConfigError, resolveBrokerConfig } from '../../src/server/config';
+import { BROKER_CONFIG_KEYS, ConfigError, resolveBrokerConfig } from '../../src/server/config';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-config-'));
@@ -16,7 +16,21 @@ describe('broker config', () => {
     expect(config.limits).toEqual({ maxRequestBytes: 64 * 1024 * 1024, maxRecordsPerRequest: 100000, maxWaitMs: 30000 });
     expect(config.group).toEqual({ minSessionTimeoutMs: 1000, maxSessionTimeoutMs: 1800000 });
     expect(config.topicDefaults.flushPolicy).toBe('always');
+    expect(config.heapReserveMb).toBe(32);
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('takes server.heap_reserve_mb from the file, env or flags; 0 disables the reserve', () => {
+    expect(resolveBrokerConfig({ cwd: empty, env: { BROOK_SERVER_HEAP_RESERVE_MB: '0' } }).heapReserveMb).toBe(0);
+    expect(resolveBrokerConfig({ cwd: empty, env: {}, flags: { 'server.heap_reserve_mb': '64' } }).heapReserveMb).toBe(64);
+    expect(() => resolveBrokerConfig({ cwd: empty, env: {}, flags: { 'server.heap_reserve_mb': '-1' } })).toThrow(/"server.heap_reserve_mb".*\[0, 1024\]/);
+  });
+
+  it('the README config table lists every key', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const missing = Object.keys(BROKER_CONFIG_KEYS).filter((key) => !readme.includes(`| \`${key}\` | \``));
+    expect(missing).toEqual([]);
+    expect(readme).toContain('| `server.heap_reserve_mb` | `32` |');
   });
 
   it('config/brook.yaml holds exactly the defaults', () => {
