@@ -232,8 +232,14 @@ export class LogSegment {
       await this.file.datasync();
     } catch (e) {
       // Give back whatever was filled (disk full, most likely); the log itself is untouched.
+      const filledEnd = Math.max(this.preallocatedEnd, end); // the file may reach this far now
       this.preallocatedEnd = 0;
-      await this.file.truncate(this.size).catch(() => undefined);
+      try {
+        await this.file.truncate(this.size);
+      } catch {
+        // The zeros stay: remembering them lets trimPreallocation cut them at the roll or close.
+        this.preallocatedEnd = filledEnd;
+      }
       throw e;
     }
     this.preallocatedEnd = end;

@@ -1,8 +1,8 @@
 import fs from 'fs';
 import path from 'path';
 import { ManualClock } from '../../src/common/clock';
-import { PartitionLog, nodeFileSystem, parseTopicConfig } from '../../src/storage';
-import { decodeAll, makeBatch, makeTempDir, recordingLogger, removeDir } from '../helpers/storage';
+import { PartitionLog, nodeFileSystem, parseTopicConfig, type StorageFileSystem } from '../../src/storage';
+import { decodeAll, makeBatch, makeTempDir, recordingLogger, removeDir, wrapFileSystem } from '../helpers/storage';
 
 let dir: string;
 beforeEach(async () => {
@@ -12,7 +12,7 @@ afterEach(async () => {
   await removeDir(dir);
 });
 
-function open(config: Record<string, string>, clean: boolean, logger = recordingLogger()): Promise<PartitionLog> {
+function open(config: Record<string, string>, clean: boolean, logger = recordingLogger(), fileSystem: StorageFileSystem = nodeFileSystem): Promise<PartitionLog> {
   return PartitionLog.open({
     dir: path.join(dir, 'p0'),
     topic: 't',
@@ -20,7 +20,7 @@ function open(config: Record<string, string>, clean: boolean, logger = recording
     config: parseTopicConfig(config),
     clock: new ManualClock(1_700_000_000_000),
     logger,
-    fileSystem: nodeFileSystem,
+    fileSystem,
     cleanShutdown: clean,
   });
 }
@@ -56,6 +56,31 @@ describe('segment preallocation (flush.policy=always)', () => {
     expect(reopened.sizeBytes).toBe(size);
     expect((await values(reopened)).length).toBe(20);
     await reopened.close();
+  });
+
+  it('still trims zeros at close when a failed preallocation could not truncate them away', async () => {
+    let failTruncate = false;
+    const fileSystem = wrapFileSystem(nodeFileSystem, {
+      async writev(_file, buffers, position, write) {
+        await write(buffers, position);
+        if (buffers.length === 1 && buffers[0].length >= 64 * 1024 && buffers[0].every((b) => b === 0)) {
+          failTruncate = true; // the zeros landed, then the disk filled up
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        }
+      },
+      truncate(_file, length, truncate) {
+        if (!failTruncate) return truncate(length);
+        failTruncate = false;
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      },
+    });
+    const log = await open({}, true, recordingLogger(), fileSystem);
+    for (let i = 0; i < 5; i++) await log.append(makeBatch(1, { tag: `r${i}` }));
+    const [file] = logFiles();
+    expect(fs.statSync(file).size).toBeGreaterThan(log.sizeBytes); // the zero tail is still there
+    const size = log.sizeBytes;
+    await log.close();
+    expect(fs.statSync(file).size).toBe(size);
   });
 
   it('after an unclean stop, recovery drops the zero tail as preallocated space, not as a torn batch', async () => {
