@@ -400,7 +400,9 @@ export class PartitionLog extends EventEmitter {
   private answerDuplicate(original: ProducerBatch): Promise<AppendResult> {
     if (original.result) return original.result as Promise<AppendResult>;
     const recordCount = original.lastOffset - original.baseOffset + 1;
-    return Promise.resolve({ baseOffset: original.baseOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1, recordCount });
+    // Under LogAppendTime the remembered max timestamp is the append time the original was stamped with.
+    const logAppendTimeMs = this.currentConfig.messageTimestampType === 'LogAppendTime' ? original.maxTimestamp : -1;
+    return Promise.resolve({ baseOffset: original.baseOffset, lastOffset: original.lastOffset, logAppendTimeMs, recordCount });
   }
 
   private prepare(batch: Buffer): (Omit<PendingAppend, 'resolve' | 'reject'> & { readonly producerBatch?: ProducerBatch }) | { readonly duplicateOf: ProducerBatch } {

@@ -225,6 +225,18 @@ describe('state across restarts', () => {
     await log.close();
   });
 
+  it('answers a retry after a restart with the original append time under LogAppendTime', async () => {
+    const config = { 'message.timestamp.type': 'LogAppendTime' };
+    const early = encodeRecordBatch([makeRecord('a')], { baseTimestampMs: 5, producerId: 41, producerEpoch: 0, baseSequence: 0 });
+    let log = await open({ config });
+    const first = await log.append(Buffer.from(early));
+    expect(first.logAppendTimeMs).toBe(1_700_000_000_000); // the clock of open()
+    await log.close();
+    log = await open({ clean: true, config });
+    expect(await log.append(Buffer.from(early))).toEqual(first);
+    await log.close();
+  });
+
   it('ignores a snapshot beyond the end of a log a crash cut short', async () => {
     let log = await open();
     await writeSome(log);
