@@ -256,6 +256,8 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     const minBytes = Math.max(1, requireInt('min_bytes', request.minBytes, 0));
     const log = store.partition(topic, partition);
     checkInRange(topic, partition, offset, log);
+    // A log closed by shutdown is still what the store hands out until it stops: never read from it.
+    if (log.isClosed) throw closedLogError(store, topic, partition, log);
 
     if (maxWaitMs === 0 || log.highWatermark > offset && minBytes <= 1) return readAt(topic, partition, log, offset, maxBytes, request.raw);
 

@@ -58,10 +58,11 @@ class MemoryPartition extends EventEmitter {
   }
 }
 
-function serviceOver(partition: MemoryPartition, clock = new ManualClock()) {
+/** `closedMeans`: what a closed partition stands for — its topic deleted, or the broker shutting down (the store still hands it out). */
+function serviceOver(partition: MemoryPartition, clock = new ManualClock(), closedMeans: 'deleted' | 'shutdown' = 'deleted') {
   const store = {
     partition: (topic: string, p: number): PartitionStore => {
-      if (topic !== 't' || p !== 0 || partition.isClosed) throw new BrookError('UNKNOWN_TOPIC', `no ${topic}/${p}`);
+      if (topic !== 't' || p !== 0 || (partition.isClosed && closedMeans === 'deleted')) throw new BrookError('UNKNOWN_TOPIC', `no ${topic}/${p}`);
       return partition;
     },
     describeTopic: async () => ({ partitionCount: 1 }),
@@ -111,6 +112,16 @@ describe('createLogService', () => {
       expect(answered).toBe(false);
       await partition.append(encodeRecordBatch([{ value: Buffer.alloc(600, 1) }]));
       expect((await fetched).nextOffset).toBe(2);
+    }
+  });
+
+  it('a Fetch of a log closed by shutdown answers SHUTTING_DOWN, also on the fast path', async () => {
+    const partition = new MemoryPartition();
+    const { call } = serviceOver(partition, new ManualClock(), 'shutdown');
+    await partition.append(encodeRecordBatch([{ value: Buffer.from('v') }]));
+    partition.isClosed = true;
+    for (const maxWaitMs of [0, 1000]) {
+      await expect(call('Fetch', { topic: 't', partition: 0, offset: 0, maxBytes: 1024, maxWaitMs, minBytes: 0, raw: false })).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
     }
   });
 
