@@ -6,10 +6,13 @@
  *
  *   node dist/bench/client-profile.js [--records N] [--runs N] [--level fsync|buffered]
  *                                     [--only w1,w2,w3,w4] [--addr HOST:PORT]
+ *                                     [--profile w1|w2|w3|w4 --profile-out FILE.cpuprofile]
  *
  * Without --addr it starts its own broker (127.0.0.1, temp data dir, stopped
  * by its PID at the end).
  */
+import fs from 'node:fs';
+import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { startBrook, type BrookServer } from './compare/brook';
 import { BrookSdkDriver } from './compare/brook-sdk';
@@ -24,8 +27,26 @@ async function main(): Promise<void> {
       level: { type: 'string', default: 'fsync' },
       only: { type: 'string', default: 'w1,w2,w3,w4' },
       addr: { type: 'string' },
+      profile: { type: 'string' },
+      'profile-out': { type: 'string', default: 'client.cpuprofile' },
     },
   });
+  // A CPU profile of one workload's runs only (the client side; the broker is another process).
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))));
+  const profiled = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+    if (values.profile !== phase) return fn();
+    await post('Profiler.enable');
+    await post('Profiler.start');
+    try {
+      return await fn();
+    } finally {
+      const { profile } = (await post('Profiler.stop')) as { profile: object };
+      fs.writeFileSync(String(values['profile-out']), JSON.stringify(profile));
+    }
+  };
   const records = Number(values.records);
   const runs = Number(values.runs);
   const level = values.level as Durability;
@@ -44,7 +65,7 @@ async function main(): Promise<void> {
         const producer = await driver.openProducer();
         let done = 0;
         const rate = await ratePerSecond(records, async () => {
-          done = await producer.produce(topic, [0], records, 1000, 4, Infinity);
+          done = await profiled('w1', () => producer.produce(topic, [0], records, 1000, 4, Infinity));
         });
         await producer.close();
         if (done !== records) throw new Error(`W1 produced ${done} of ${records}`);
@@ -52,7 +73,7 @@ async function main(): Promise<void> {
       }
       if (only.has('w2')) {
         const reader = await driver.openReader();
-        w2.push(await ratePerSecond(records, () => reader.readAll(topic, 0, records, 8000)));
+        w2.push(await ratePerSecond(records, () => profiled('w2', () => reader.readAll(topic, 0, records, 8000))));
         await reader.close();
       }
     }
@@ -62,7 +83,7 @@ async function main(): Promise<void> {
       const topic = `prof-${stamp}-w3`;
       await driver.createTopic(topic, 1);
       const h = newHistogram();
-      await driver.produceLatency(topic, 2000, h);
+      await profiled('w3', () => driver.produceLatency(topic, 2000, h));
       const s = summarize(h);
       console.log(`W3 ${level}: p50 ${s.p50Us} µs  p99 ${s.p99Us} µs  p99.9 ${s.p999Us} µs`);
     }
@@ -70,7 +91,7 @@ async function main(): Promise<void> {
       const topic = `prof-${stamp}-w4`;
       await driver.createTopic(topic, 1);
       const h = newHistogram();
-      await driver.endToEnd(topic, 20_000, 4000, h);
+      await profiled('w4', () => driver.endToEnd(topic, 20_000, 4000, h));
       const s = summarize(h);
       console.log(`W4 ${level}: p50 ${s.p50Us} µs  p99 ${s.p99Us} µs  p99.9 ${s.p999Us} µs`);
     }

@@ -63,6 +63,13 @@ export class Connection implements ProduceTransport {
       // write callback fires only once the bytes are on the HTTP/2 stream:
       // produceInOrder() needs that (see there). The SDK retries by itself.
       'grpc.per_rpc_retry_buffer_size': 16 * 1024,
+      // Our receive window, per stream and for the connection. HTTP/2's
+      // default 64 KiB makes the broker stop every 64 KiB of a 1 MiB fetch
+      // reply until our WINDOW_UPDATE arrives; 4 MiB lets a reply and a
+      // read-ahead flow without a stop. W2 (1M x 100 B, 1 MiB fetches),
+      // medians of 3 in two rounds: 0.87 / 1.06 M records/s without,
+      // 1.20 / 1.19 M with.
+      'grpc-node.flow_control_window': 4 * 1024 * 1024,
     };
     const credentials = grpc.credentials.createInsecure();
     this.log = new services.Log(this.options.addr, credentials, channelOptions);

@@ -9,11 +9,22 @@
  * log either fails (OFFSET_OUT_OF_RANGE, naming both bounds) or, with
  * `offsetReset`, moves to the log start or the high watermark.
  *
+ * Read-ahead: as soon as a reply with records arrives, and before it is
+ * decoded, the reader asks for the next offset, so the broker reads and
+ * sends the next megabyte while the caller decodes and works through this
+ * one (decoding alone is ~1.5 ms per 1 MiB of 100-byte records, against
+ * ~6-8 ms for the broker to serve that MiB today, so the overlap is worth
+ * up to ~20% and is within noise on this machine until the broker is
+ * faster; a tailing reader always has a long poll waiting). A seek, a
+ * different `maxWaitMs` or a failed read-ahead discards it (a failure is
+ * then met again, and retried, by an ordinary fetch).
+ *
  * Not safe for concurrent fetch() calls: one caller drives a reader.
  */
 import { BrookError } from '../common/errors';
 import type { pb } from '../protocol';
-import { decodeFetchedBatches } from './batch-encoding';
+import { splitBatches } from '../record/record-batch';
+import { decodeFetchedBatches, offsetAfter } from './batch-encoding';
 import type { Connection } from './connection';
 import { readerOptions, type ReaderOptions } from './options';
 import { withRetry } from './retry';
@@ -44,6 +55,8 @@ export class PartitionReader {
   /** From the latest reply. */
   highWatermark = -1;
   logStartOffset = -1;
+  /** The read-ahead: a fetch at `offset` started when the previous reply came. */
+  private ahead: { offset: number; maxWaitMs: number; reply: Promise<pb.FetchResponse__Output | undefined> } | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -58,6 +71,7 @@ export class PartitionReader {
 
   /** Moves the reader; the next fetch starts there. */
   seek(position: StartPosition): void {
+    this.ahead = undefined;
     if (typeof position === 'number') {
       this.position = position;
     } else {
@@ -82,14 +96,19 @@ export class PartitionReader {
     for (;;) {
       const offset = await this.currentPosition(signal);
       try {
-        const response = await withRetry(
-          () =>
-            this.connection.fetch({ topic: this.topic, partition: this.partition, offset, maxBytes: this.options.maxBytes, maxWaitMs, raw: true }),
-          this.options.retry,
-          signal,
-        );
+        const ahead = this.ahead;
+        this.ahead = undefined;
+        let response = ahead && ahead.offset === offset && ahead.maxWaitMs === maxWaitMs ? await ahead.reply : undefined;
+        if (this.position !== offset) continue; // seek() meanwhile
+        response ??= await withRetry(() => this.request(offset, maxWaitMs), this.options.retry, signal);
         if (this.position !== offset) continue; // seek() during the fetch: its result is stale
-        const records = decodeFetchedBatches(response.recordBatches, this.topic, this.partition, offset);
+        const bytes = response.recordBatches;
+        const batches = bytes.length === 0 ? [] : splitBatches(bytes, 0).batches;
+        const next = offsetAfter(batches);
+        if (next > offset && !signal?.aborted && !this.connection.isClosed) {
+          this.ahead = { offset: next, maxWaitMs, reply: this.request(next, maxWaitMs).catch(() => undefined) };
+        }
+        const records = decodeFetchedBatches(bytes, this.topic, this.partition, offset, Number.POSITIVE_INFINITY, batches);
         this.highWatermark = Number(response.highWatermark);
         this.logStartOffset = Number(response.logStartOffset);
         if (records.length > 0) this.position = records[records.length - 1].offset + 1;
@@ -103,6 +122,10 @@ export class PartitionReader {
         throw e;
       }
     }
+  }
+
+  private request(offset: number, maxWaitMs: number): Promise<pb.FetchResponse__Output> {
+    return this.connection.fetch({ topic: this.topic, partition: this.partition, offset, maxBytes: this.options.maxBytes, maxWaitMs, raw: true });
   }
 
   /** Records from the current position on, following the partition until `signal` aborts. */
