@@ -153,6 +153,14 @@ class PartitionQueue {
 
 /** Requests in flight per partition with idempotence: the broker remembers 5 batches per producer (Kafka's limit). */
 const MAX_IN_FLIGHT_PER_PARTITION_IDEMPOTENT = 5;
+/**
+ * A request this small goes out as a plain unary call with no wait for the
+ * previous one to be written: it fits in one HTTP/2 DATA frame (16 KiB), so
+ * it cannot interleave with another request's frames, and the unary path
+ * costs less than a one-message stream (see bench/README.md, "Performance
+ * log — client", for W3).
+ */
+const SMALL_REQUEST_BYTES = 16 * 1024 - 128;
 /** Sequences are int32 and wrap from 2^31-1 to 0. */
 const SEQUENCE_MODULUS = 2 ** 31;
 const SEQUENCE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE', 'UNKNOWN_PRODUCER_ID']);
@@ -510,7 +518,7 @@ export class Producer {
    */
   private async produceOnWire(queue: PartitionQueue, request: pb.ProduceRequest, started: () => void): Promise<pb.ProduceResponse__Output> {
     const inOrder = this.transport.produceInOrder;
-    if (!inOrder) {
+    if (!inOrder || (request.recordBatch as Buffer).length <= SMALL_REQUEST_BYTES) {
       started();
       return this.transport.produce(request, this.options.requestTimeoutMs);
     }
