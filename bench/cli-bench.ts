@@ -7,10 +7,10 @@
  */
 import { spawn, spawnSync } from 'child_process';
 import fs from 'fs';
-import net from 'net';
 import os from 'os';
 import path from 'path';
 import { Admin, Connection, PartitionReader, Producer } from '../src/client';
+import { freePort } from '../test/helpers/broker';
 
 const MAIN = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
 
@@ -19,16 +19,6 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 async function main(): Promise<void> {
   const lines = arg('lines', 1_000_000);

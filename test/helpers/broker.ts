@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
 import os from 'os';
+import net from 'net';
 import path from 'path';
 import { Connection } from '../../src/client';
 
@@ -72,6 +73,49 @@ process.once('exit', () => {
   for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const dir of ownedDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** A free TCP port on 127.0.0.1, for a broker that must keep its address across restarts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/**
+ * Starts `brook serve` on a fixed 127.0.0.1 port and resolves with its
+ * process once it logs "listening" (30 s at most), so a client keeps its
+ * address across kills and restarts the caller does itself by the returned
+ * process's PID. The helper's exit hook kills it if the caller does not.
+ */
+export function spawnBrokerOnPort(dataDir: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`broker did not start within 30 s: ${out.slice(-4000)}`)), 30_000);
+    const onData = (d: Buffer): void => {
+      out += d;
+      if (out.includes('"listening"')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`broker exited: ${out.slice(-4000)}`));
+    });
+  });
+}
 
 /** Kills every broker this helper started and still running, and removes its temp dirs. */
 export async function stopAllBrokers(): Promise<void> {

@@ -3,15 +3,13 @@
  * the client and broker partitioners agree, and a broker killed and restarted
  * in the middle of a stream of sends loses nothing silently.
  */
-import { spawn, type ChildProcess } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import fs from 'fs';
-import net from 'net';
 import os from 'os';
 import path from 'path';
 import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord } from '../../src/client';
-import { randomTopicName, useBroker } from '../helpers/broker';
+import { freePort, randomTopicName, spawnBrokerOnPort, useBroker } from '../helpers/broker';
 
-const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
 async function readAll(connection: Connection, topic: string, partition: number): Promise<ConsumedRecord[]> {
   const reader = new PartitionReader(connection, topic, partition, 'earliest', { maxWaitMs: 0 });
@@ -76,37 +74,7 @@ describe('Producer against a broker', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
-/** A broker on a fixed port, so a client keeps its address across a restart. */
-function spawnBroker(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`broker did not start: ${out}`)), 30_000);
-    const onData = (d: Buffer): void => {
-      out += d;
-      if (out.includes('"listening"')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', () => reject(new Error(`broker exited: ${out}`)));
-  });
-}
 
 describe('Producer across a broker restart', () => {
   let child: ChildProcess | undefined;
@@ -119,7 +87,7 @@ describe('Producer across a broker restart', () => {
 
   it('every send resolves with an offset holding its record, or rejects with a clear error', async () => {
     const port = await freePort();
-    child = await spawnBroker(dataDir, port);
+    child = await spawnBrokerOnPort(dataDir, port);
     const addr = `127.0.0.1:${port}`;
     const connection = new Connection({ addr });
     const topic = randomTopicName('restart');
@@ -137,7 +105,7 @@ describe('Producer across a broker restart', () => {
       if (i === 1000) {
         child.kill('SIGKILL');
         await new Promise((r) => child!.once('exit', r));
-        setTimeout(() => void spawnBroker(dataDir, port).then((c) => (child = c)), 700);
+        setTimeout(() => void spawnBrokerOnPort(dataDir, port).then((c) => (child = c)), 700);
       }
       if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
     }

@@ -6,47 +6,16 @@
  * already-written batches are certain. Every send() must resolve, to the
  * offset where its record is, and the log must hold every record exactly once.
  */
-import { spawn, type ChildProcess } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import fs from 'fs';
-import net from 'net';
 import os from 'os';
 import path from 'path';
 import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord } from '../../src/client';
 import type { ProduceTransport } from '../../src/client/connection';
-import { randomTopicName } from '../helpers/broker';
+import { freePort, randomTopicName, spawnBrokerOnPort } from '../helpers/broker';
 
-const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
-function spawnBroker(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`broker did not start: ${out}`)), 30_000);
-    const onData = (d: Buffer): void => {
-      out += d;
-      if (out.includes('"listening"')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', () => reject(new Error(`broker exited: ${out}`)));
-  });
-}
 
 async function readAll(connection: Connection, topic: string, partition: number): Promise<ConsumedRecord[]> {
   const reader = new PartitionReader(connection, topic, partition, 'earliest', { maxWaitMs: 0 });
@@ -78,7 +47,7 @@ describe('idempotent Producer across broker kills and lost replies', () => {
 
   it('stores every acknowledged record exactly once, at the offset its send() resolved to', async () => {
     const port = await freePort();
-    child = await spawnBroker(dataDir, port);
+    child = await spawnBrokerOnPort(dataDir, port);
     const connection = new Connection({ addr: `127.0.0.1:${port}` });
     const topic = randomTopicName('exactly-once');
     await new Admin(connection).createTopic(topic, { partitions: 3 });
@@ -109,7 +78,7 @@ describe('idempotent Producer across broker kills and lost replies', () => {
       await new Promise((r) => child!.once('exit', r));
       // Down for a while, during which the producer's requests fail and are retried.
       await new Promise((r) => setTimeout(r, 400));
-      child = await spawnBroker(dataDir, port);
+      child = await spawnBrokerOnPort(dataDir, port);
     };
 
     const total = 4000;
