@@ -568,6 +568,7 @@ export class Producer {
         // Once a resend has its place on the wire, later batches may follow it.
         response = await this.produceOnWire(queue, request, endRecovery);
       } catch (e) {
+        endRecovery(); // also when the call could not start: the partition must not stay blocked
         const error = asBrookError(e, context);
         if (error.code === 'UNKNOWN_PARTITION' || error.code === 'UNKNOWN_TOPIC') this.metadata.delete(topic);
         if (!this.idempotent) {
