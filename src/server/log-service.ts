@@ -16,7 +16,7 @@ import { partitionForKey } from '../common/partitioner';
 import { serviceDefinition, type pb } from '../protocol';
 import { readBatchHeader } from '../record';
 import type { BrokerContext } from './broker-context';
-import { fetchResponseSerializer, StoredRecords, type FetchReply } from './fetch-response';
+import { fetchResponseSerializer, rawHeadroomFor, ReadBufferPool, StoredRecords, type FetchReply } from './fetch-response';
 import { decodeProduceRequest, type ProduceRequestView } from './produce-request';
 import { serverStream, unary } from './grpc-server';
 import type { PartitionStore, TopicStore } from './store-interface';
@@ -228,11 +228,17 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     return n === 0 ? DEFAULT_MAX_BYTES : n;
   }
 
-  async function readAt(topic: string, partition: number, log: PartitionStore, offset: number, maxBytes: number, raw: boolean): Promise<FetchResponse> {
+  /** Buffers raw Fetch replies are read into; each goes back when its reply is written (see ReadBufferPool). */
+  const rawFetchBuffers = new ReadBufferPool();
+
+  /** `pooled`: a raw reply read into `rawFetchBuffers` (a unary Fetch, whose reply is written once and then dropped). */
+  async function readAt(topic: string, partition: number, log: PartitionStore, offset: number, maxBytes: number, raw: boolean, pooled = false): Promise<FetchResponse> {
     if (offset >= log.highWatermark) {
       return { topic, partition, records: [], recordBatches: Buffer.alloc(0), highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, nextOffset: offset };
     }
-    const read = await log.read(offset, maxBytes);
+    // Raw: room before the batches for the rest of the reply, written there by fetchResponseSerializer.
+    const pool = raw && pooled ? rawFetchBuffers : undefined;
+    const read = await log.read(offset, maxBytes, raw ? rawHeadroomFor(topic) : 0, pool?.allocate);
     metrics.fetchBytes.inc({ topic }, read.data.length);
     return {
       topic,
@@ -241,6 +247,8 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       // Decoded form: located now (a malformed record fails this call), written by fetchResponseSerializer.
       storedRecords: raw ? undefined : new StoredRecords(read.data, offset),
       recordBatches: raw ? read.data : Buffer.alloc(0),
+      rawHeadroom: raw ? read.headroom : undefined,
+      pooledBuffers: pool,
       highWatermark: read.highWatermark,
       logStartOffset: read.logStartOffset,
       nextOffset: Math.max(read.nextOffset, offset),
@@ -259,7 +267,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     // A log closed by shutdown is still what the store hands out until it stops: never read from it.
     if (log.isClosed) throw closedLogError(store, topic, partition, log);
 
-    if (maxWaitMs === 0 || log.highWatermark > offset && minBytes <= 1) return readAt(topic, partition, log, offset, maxBytes, request.raw);
+    if (maxWaitMs === 0 || log.highWatermark > offset && minBytes <= 1) return readAt(topic, partition, log, offset, maxBytes, request.raw, true);
 
     const controller = callSignal(shutdown, call);
     const deadline = Date.now() + maxWaitMs;
@@ -268,14 +276,14 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
         const remaining = deadline - Date.now();
         await waitForHighWatermark(log, offset, controller.signal, Math.max(0, remaining));
         if (log.isClosed) throw closedLogError(store, topic, partition, log);
-        const response = await readAt(topic, partition, log, offset, maxBytes, request.raw);
+        const response = await readAt(topic, partition, log, offset, maxBytes, request.raw, true);
         // Stored batch bytes at `offset`, in both forms: what min_bytes counts.
         const available = request.raw ? response.recordBatches.length : response.storedRecords?.data.length ?? 0;
         if (available >= minBytes || Date.now() >= deadline || controller.signal.aborted) return response;
         // Not enough yet: wait for the high watermark to move past what we saw.
         await waitForHighWatermark(log, response.highWatermark, controller.signal, Math.max(0, deadline - Date.now()));
         if (log.isClosed) throw closedLogError(store, topic, partition, log);
-        if (Date.now() >= deadline || controller.signal.aborted) return readAt(topic, partition, log, offset, maxBytes, request.raw);
+        if (Date.now() >= deadline || controller.signal.aborted) return readAt(topic, partition, log, offset, maxBytes, request.raw, true);
       }
     } finally {
       controller.abort();

@@ -34,7 +34,11 @@ export interface PartitionStore extends EventEmitter {
   /** Validates one RecordBatch v2, stamps its base offset and appends it; resolves once durable under flush.policy. */
   append(batch: Buffer): Promise<AppendResult>;
   /** Reads whole batches from `offset` up to about `maxBytes` (at least one batch) below the high watermark. */
-  read(offset: number, maxBytes: number): Promise<ReadResult>;
+  /**
+   * `headroom`: ask for that many spare bytes before the data (the result's
+   * `headroom` says what was given); `allocate`: where buffers read into come from.
+   */
+  read(offset: number, maxBytes: number, headroom?: number, allocate?: (size: number) => Buffer): Promise<ReadResult>;
   /** First offset whose timestamp ≥ ts, with that record's timestamp; null when none. */
   offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestampMs: number } | null> | { offset: number; timestampMs: number } | null;
 }

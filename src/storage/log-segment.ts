@@ -48,6 +48,8 @@ const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
 /** A read fetches maxBytes plus this much in its first I/O, so the index scan and the data usually come in one read. */
 const READ_SLACK_BYTES = 16 * 1024;
 const MAX_READ_WINDOW_BYTES = 16 * 1024 * 1024;
+/** Window for finding a read's first batch when it lies past the index entry's batch. */
+const SCAN_WINDOW_BYTES = 64 * 1024;
 
 export function segmentFileName(baseOffset: number, suffix: string): string {
   return String(baseOffset).padStart(20, '0') + suffix;
@@ -485,7 +487,13 @@ export class LogSegment {
    * Every returned batch is CRC-checked: a bad first batch is CORRUPT_DATA
    * naming this file and its offsets; a bad later batch ends the result.
    */
-  async read(target: number, maxBytes: number, highWatermark: number, atLeastOne = true, retried = false): Promise<SegmentRead | null> {
+  /**
+   * `headroom`: the returned data is a view of a buffer this read allocated,
+   * with at least that many spare bytes before it, which the caller may
+   * overwrite (the fetch path writes the response's protobuf header there).
+   * `allocate`, if given, supplies the buffers read into (a pool).
+   */
+  async read(target: number, maxBytes: number, highWatermark: number, atLeastOne = true, retried = false, headroom = 0, allocate?: (size: number) => Buffer): Promise<SegmentRead | null> {
     const end = this.size;
     const indexed = this.offsetIndex.lookup(target);
     let position = indexed.position;
@@ -493,9 +501,16 @@ export class LogSegment {
     const windowSize = Math.min(Math.max(maxBytes + READ_SLACK_BYTES, 64 * 1024), MAX_READ_WINDOW_BYTES);
     let window: Buffer = Buffer.alloc(0);
     let windowStart = 0;
+    // The index entry names the batch holding its offset, so a target past that
+    // offset (a reader continuing where its last fetch ended) starts at a later
+    // batch: find it through small windows, then read the large one from there,
+    // rather than reading maxBytes from the entry and again from the target.
+    let scanning = indexed.offset < target;
     const headerAt = async (pos: number): Promise<number> => {
       if (pos < windowStart || pos + BATCH_HEADER_SIZE > windowStart + window.length) {
-        window = await this.readExactly(pos, Math.min(windowSize, end - pos));
+        window = scanning
+          ? await this.readExactly(pos, Math.min(windowSize, SCAN_WINDOW_BYTES, end - pos), headroom)
+          : await this.readExactly(pos, Math.min(windowSize, end - pos), headroom, allocate);
         windowStart = pos;
       }
       return pos - windowStart;
@@ -519,7 +534,7 @@ export class LogSegment {
           if (retried) throw this.corrupt(position, indexed.offset, undefined, 'the offset index does not match the log even after a rebuild');
           this.logger.warn({ file: this.indexFile, offset: indexed.offset, position }, 'offset index entry does not match the log; rebuilding the indexes');
           await this.rebuildIndexes();
-          return this.read(target, maxBytes, highWatermark, atLeastOne, true);
+          return this.read(target, maxBytes, highWatermark, atLeastOne, true, headroom, allocate);
         }
       }
       if (!header) {
@@ -542,6 +557,11 @@ export class LogSegment {
 
     // Take whole batches up to maxBytes and the high watermark.
     const firstPosition = position;
+    scanning = false;
+    if (windowStart + window.length < Math.min(end, firstPosition + windowSize)) {
+      window = await this.readExactly(firstPosition, Math.min(windowSize, end - firstPosition), headroom, allocate);
+      windowStart = firstPosition;
+    }
     let total = 0;
     let last: BatchHeader = first;
     while (position < end) {
@@ -561,7 +581,7 @@ export class LogSegment {
     if (firstPosition >= windowStart && firstPosition + total <= windowStart + window.length) {
       data = window.subarray(firstPosition - windowStart, firstPosition - windowStart + total);
     } else {
-      data = await this.readExactly(firstPosition, total);
+      data = await this.readExactly(firstPosition, total, headroom, allocate);
     }
 
     // CRC-check every batch we hand out.
@@ -617,8 +637,12 @@ export class LogSegment {
     return header;
   }
 
-  private async readExactly(position: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+  /** `length` bytes from `position`; with `headroom`, a view that many bytes into a buffer allocated (or `allocate`d) for it. */
+  private async readExactly(position: number, length: number, headroom = 0, allocate?: (size: number) => Buffer): Promise<Buffer> {
+    const buf =
+      allocate !== undefined ? allocate(headroom + length).subarray(headroom, headroom + length)
+      : headroom === 0 ? Buffer.allocUnsafe(length)
+      : Buffer.allocUnsafe(headroom + length).subarray(headroom);
     let done = 0;
     while (done < length) {
       const n = await this.file.read(buf, done, length - done, position + done);

@@ -83,6 +83,8 @@ export interface ReadResult {
   readonly firstOffset: number;
   /** Offset after the last record in `data`, or the requested offset when `data` is empty. */
   readonly nextOffset: number;
+  /** Spare bytes before `data` in its buffer that the caller may overwrite (absent: none); see `read`. */
+  readonly headroom?: number;
 }
 
 export interface PartitionLogOptions {
@@ -625,8 +627,11 @@ export class PartitionLog extends EventEmitter {
   /**
    * Whole batches from the one holding `offset`, up to `maxBytes` (at least
    * one batch), across segments, never past the high watermark.
+   * `headroom`: when the data is not empty, it is a view of a buffer made for
+   * this read with at least that many spare bytes before it, which the caller
+   * may overwrite. `allocate`, if given, supplies the buffers read into.
    */
-  async read(offset: number, maxBytes: number): Promise<ReadResult> {
+  async read(offset: number, maxBytes: number, headroom = 0, allocate?: (size: number) => Buffer): Promise<ReadResult> {
     if (!Number.isSafeInteger(offset)) throw new BrookError('INVALID_ARGUMENT', `offset must be an integer, got ${offset}`, this.context());
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new BrookError('INVALID_ARGUMENT', `maxBytes must be a non-negative integer, got ${maxBytes}`, this.context());
     const highWatermark = this.hw;
@@ -651,7 +656,7 @@ export class PartitionLog extends EventEmitter {
       segment.acquire();
       let result;
       try {
-        result = await segment.read(next, total === 0 ? maxBytes : maxBytes - total, highWatermark, total === 0);
+        result = await segment.read(next, total === 0 ? maxBytes : maxBytes - total, highWatermark, total === 0, false, headroom, allocate);
       } catch (e) {
         if (chunks.length > 0 && isBrookError(e, 'CORRUPT_DATA')) break; // serve what we have; the next read reports it
         throw withContext(e, this.context(next));
@@ -670,8 +675,8 @@ export class PartitionLog extends EventEmitter {
       }
       i++;
     }
-    const data = chunks.length === 1 ? chunks[0] : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, total);
-    return { data, highWatermark, logStartOffset, firstOffset: firstOffset ?? offset, nextOffset: next };
+    const data = chunks.length === 1 ? chunks[0] : chunks.length === 0 ? EMPTY : concat(chunks, total, headroom, allocate);
+    return { data, highWatermark, logStartOffset, firstOffset: firstOffset ?? offset, nextOffset: next, headroom: data.length > 0 ? headroom : 0 };
   }
 
   private checkOffsetInRange(offset: number, logStartOffset: number, highWatermark: number): void {
@@ -872,6 +877,18 @@ class FsyncFailure extends Error {
 }
 
 /** Index of the last segment whose base offset is <= offset (0 if none). */
+/** `Buffer.concat` into a buffer with `headroom` spare bytes before the returned view. */
+function concat(chunks: readonly Buffer[], total: number, headroom: number, allocate?: (size: number) => Buffer): Buffer {
+  if (headroom === 0 && allocate === undefined) return Buffer.concat(chunks, total);
+  const out = (allocate ?? Buffer.allocUnsafe)(headroom + total).subarray(headroom, headroom + total);
+  let position = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, position);
+    position += chunk.length;
+  }
+  return out;
+}
+
 function floorSegment(segments: readonly LogSegment[], offset: number): number {
   let lo = 0;
   let hi = segments.length - 1;

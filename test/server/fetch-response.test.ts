@@ -1,7 +1,7 @@
 import { isUtf8 } from 'buffer';
 import { serviceDefinition } from '../../src/protocol';
 import { decodeRecordBatch, encodeRecordBatch, setLogAppendTime, stampBaseOffset, type RecordInput } from '../../src/record';
-import { fetchResponseSerializer, StoredRecords } from '../../src/server/fetch-response';
+import { fetchResponseSerializer, rawHeadroomFor, StoredRecords } from '../../src/server/fetch-response';
 
 const fetchDefinition = serviceDefinition('Log').Fetch;
 const serialize = fetchResponseSerializer(fetchDefinition.responseSerialize);
@@ -122,6 +122,33 @@ describe('fetchResponseSerializer', () => {
 
   it('falls back to protobufjs for messages without stored records', () => {
     const message = { topic: 't', partition: 1, records: [{ offset: 5, timestampMs: -1, key: Buffer.from('k'), headers: [] }], recordBatches: Buffer.alloc(0), highWatermark: 6, logStartOffset: 0, nextOffset: 6 };
+    expect(serialize(message).equals(fetchDefinition.responseSerialize(message))).toBe(true);
+  });
+
+  it('writes a raw reply around its batches in the headroom, decoding as protobufjs would', () => {
+    const random = seeded(7);
+    for (const topic of ['t', 'a-longer-topic.name_0', 'ü'.repeat(100)]) {
+      for (const [highWatermark, partition] of [[6, 0], [2 ** 40 + 3, 7], [300, 2 ** 31 - 1]]) {
+        const length = 1 + Math.floor(random() * 3000);
+        const batches = Buffer.alloc(length, 0x5a);
+        const headroom = rawHeadroomFor(topic);
+        const underlying = Buffer.alloc(headroom + length + 3, 0xee);
+        batches.copy(underlying, headroom);
+        const view = underlying.subarray(headroom, headroom + length);
+        const message = { topic, partition, records: [], recordBatches: view, highWatermark, logStartOffset: 1, nextOffset: highWatermark, rawHeadroom: headroom };
+        const out = serialize(message);
+        expect(out.buffer).toBe(underlying.buffer); // no copy of the batches
+        expect(view.equals(batches)).toBe(true);
+        const decoded = fetchDefinition.responseDeserialize(out) as Record<string, unknown>;
+        const reference = fetchDefinition.responseDeserialize(fetchDefinition.responseSerialize({ ...message, recordBatches: batches })) as Record<string, unknown>;
+        expect({ ...decoded, recordBatches: Buffer.from(decoded.recordBatches as Buffer) }).toEqual({ ...reference, recordBatches: Buffer.from(reference.recordBatches as Buffer) });
+      }
+    }
+  });
+
+  it('copies a raw reply whose headroom is too small', () => {
+    const batches = Buffer.alloc(100, 1);
+    const message = { topic: 'topic', partition: 1, records: [], recordBatches: batches, highWatermark: 6, logStartOffset: 0, nextOffset: 6, rawHeadroom: 4 };
     expect(serialize(message).equals(fetchDefinition.responseSerialize(message))).toBe(true);
   });
 });

@@ -257,6 +257,38 @@ describe('PartitionLog durability', () => {
   });
 });
 
+describe('PartitionLog reads from any offset', () => {
+  it('returns the same whole batches from every offset whatever the index spacing, with headroom and a supplied allocator', async () => {
+    // Batches larger than the 64 KiB scan window and small ones, a sparse index, maxBytes below and above a batch.
+    const log = await open({ 'index.interval.bytes': '200000' });
+    const sizes = [1, 700, 3, 1, 900, 2, 1, 1, 650, 5];
+    for (const [i, n] of sizes.entries()) await log.append(makeBatch(n, { tag: `r${i}`, valueBytes: 100 }));
+    const all = (await log.read(0, 1 << 30)).data;
+    const expected = decodeAll(all);
+    const allocated: number[] = [];
+    const allocate = (size: number): Buffer => {
+      allocated.push(size);
+      return Buffer.alloc(size + 10, 0xee).subarray(0, size);
+    };
+    for (let offset = 0; offset < log.highWatermark; offset += 13) {
+      for (const maxBytes of [1, 40_000, 100_000, 1 << 20]) {
+        const plain = await log.read(offset, maxBytes);
+        const roomy = await log.read(offset, maxBytes, 50, allocate);
+        expect(roomy.data.equals(plain.data)).toBe(true);
+        expect(roomy.nextOffset).toBe(plain.nextOffset);
+        expect(roomy.headroom).toBe(50);
+        expect(roomy.data.byteOffset).toBeGreaterThanOrEqual(50);
+        const records = decodeAll(plain.data);
+        expect(records[0].offset).toBeLessThanOrEqual(offset);
+        expect(records.some((x) => x.offset === offset)).toBe(true);
+        expect(records).toEqual(expected.slice(expected.findIndex((x) => x.offset === records[0].offset), expected.findIndex((x) => x.offset === records[0].offset) + records.length));
+      }
+    }
+    expect(allocated.length).toBeGreaterThan(0);
+    await log.close();
+  });
+});
+
 describe('PartitionLog segments and retention', () => {
   it('rolls on segment.bytes and reads across segment boundaries', async () => {
     const log = await open({ 'segment.bytes': '1024', 'index.interval.bytes': '100' });
