@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   if (systems.has('redis')) versions['redis-server'] = await redisVersion();
   if (systems.has('nats')) versions['nats-server'] = await natsVersion();
   const notes: string[] = [
-    `Producers keep up to ${profile.inFlight} batches of ${profile.batch} unacknowledged (redis-benchmark: 1 pipeline of 1000 per connection); W1/W2 are medians of ${profile.runs} runs, interleaved across clients.`,
+    `Producers keep up to ${profile.inFlight} batches of ${profile.batch} unacknowledged (redis-benchmark: 1 pipeline of 1000 per connection; Brook SDK in W1: send() calls of ${profile.batch} records with up to 50,000 records unacknowledged, which the Producer packs into batches of up to 1 MiB, 5 requests in flight); W1/W2 are medians of ${profile.runs} runs, interleaved across clients.`,
     'All Node clients run in one harness process (one core for all client work); each producer/consumer has its own connection. The servers are separate processes.',
     `W4 latency counts from each record's scheduled send time (open loop at ${profile.e2eRate} rec/s); W5 keeps a producer adding ${profile.groupBackgroundRate} rec/s while the group consumes the ${profile.multiRecords}-record backlog.`,
   ];
