@@ -19,7 +19,7 @@ import fs from 'fs';
 import os from 'os';
 import net from 'net';
 import path from 'path';
-import { Connection } from '../../src/client';
+import { Connection, PartitionReader, type ConsumedRecord } from '../../src/client';
 
 export { grpcClients, randomTopicName } from './grpc';
 export type { GrpcClients } from './grpc';
@@ -115,6 +115,59 @@ export function spawnBrokerOnPort(dataDir: string, port: number): Promise<ChildP
       reject(new Error(`broker exited: ${out.slice(-4000)}`));
     });
   });
+}
+
+/** A broker on a fixed port whose process a test kills and restarts itself (see `useFixedPortBroker`). */
+export interface FixedPortBroker {
+  /** `127.0.0.1:PORT`; the same across restarts. */
+  readonly addr: string;
+  /** Starts the broker on its port and data dir; resolves once it listens. */
+  start(): Promise<void>;
+  /** SIGKILLs the running broker and waits for it to exit. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A broker for one test file that keeps its address and data dir across
+ * SIGKILLs and restarts, so a client survives them. Registers an afterAll
+ * that kills it (by its PID) and removes the data dir.
+ */
+export function useFixedPortBroker(prefix: string): FixedPortBroker {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `brook-${prefix}-`));
+  let port: number | undefined;
+  let child: ChildProcess | undefined;
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  return {
+    get addr(): string {
+      if (port === undefined) throw new Error('useFixedPortBroker: start() first');
+      return `127.0.0.1:${port}`;
+    },
+    async start(): Promise<void> {
+      port ??= await freePort();
+      child = await spawnBrokerOnPort(dataDir, port);
+    },
+    async kill(): Promise<void> {
+      const running = child;
+      if (!running || running.exitCode !== null) return;
+      running.kill('SIGKILL');
+      await exited(running);
+    },
+  };
+}
+
+/** Every record of a partition from its log start to its high watermark (at most `maxFetches` fetches). */
+export async function readPartition(connection: Connection, topic: string, partition: number, maxFetches = 100_000): Promise<ConsumedRecord[]> {
+  const reader = new PartitionReader(connection, topic, partition, 'earliest', { maxWaitMs: 0 });
+  const out: ConsumedRecord[] = [];
+  for (let i = 0; i < maxFetches; i++) {
+    const { records, highWatermark } = await reader.fetch();
+    out.push(...records);
+    if (reader.position! >= highWatermark) return out;
+  }
+  throw new Error(`${topic}/${partition}: not read to its high watermark in ${maxFetches} fetches`);
 }
 
 /** Kills every broker this helper started and still running, and removes its temp dirs. */

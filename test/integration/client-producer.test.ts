@@ -3,23 +3,8 @@
  * the client and broker partitioners agree, and a broker killed and restarted
  * in the middle of a stream of sends loses nothing silently.
  */
-import type { ChildProcess } from 'child_process';
-import fs from 'fs';
-import os from 'os';
-import path from 'path';
-import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord } from '../../src/client';
-import { freePort, randomTopicName, spawnBrokerOnPort, useBroker } from '../helpers/broker';
-
-
-async function readAll(connection: Connection, topic: string, partition: number): Promise<ConsumedRecord[]> {
-  const reader = new PartitionReader(connection, topic, partition, 'earliest', { maxWaitMs: 0 });
-  const out: ConsumedRecord[] = [];
-  for (;;) {
-    const { records, highWatermark } = await reader.fetch();
-    out.push(...records);
-    if (reader.position! >= highWatermark) return out;
-  }
-}
+import { Admin, BrookError, Connection, Producer, type ConsumedRecord } from '../../src/client';
+import { randomTopicName, readPartition, useBroker, useFixedPortBroker } from '../helpers/broker';
 
 describe('Producer against a broker', () => {
   const fixture = useBroker();
@@ -34,7 +19,7 @@ describe('Producer against a broker', () => {
     const results = await Promise.all(sends);
     await producer.close();
     const byPartition = new Map<number, Map<number, ConsumedRecord>>();
-    for (let p = 0; p < 4; p++) byPartition.set(p, new Map((await readAll(fixture.connection, topic, p)).map((r) => [r.offset, r])));
+    for (let p = 0; p < 4; p++) byPartition.set(p, new Map((await readPartition(fixture.connection, topic, p)).map((r) => [r.offset, r])));
     const total = [...byPartition.values()].reduce((n, m) => n + m.size, 0);
     expect(total).toBe(3000);
     results.forEach((r, i) => {
@@ -74,21 +59,12 @@ describe('Producer against a broker', () => {
   });
 });
 
-
-
 describe('Producer across a broker restart', () => {
-  let child: ChildProcess | undefined;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-sdk-restart-'));
-
-  afterAll(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const broker = useFixedPortBroker('sdk-restart');
 
   it('every send resolves with an offset holding its record, or rejects with a clear error', async () => {
-    const port = await freePort();
-    child = await spawnBrokerOnPort(dataDir, port);
-    const addr = `127.0.0.1:${port}`;
+    await broker.start();
+    const addr = broker.addr;
     const connection = new Connection({ addr });
     const topic = randomTopicName('restart');
     await new Admin(connection).createTopic(topic, { partitions: 2 });
@@ -103,9 +79,8 @@ describe('Producer across a broker restart', () => {
         ),
       );
       if (i === 1000) {
-        child.kill('SIGKILL');
-        await new Promise((r) => child!.once('exit', r));
-        setTimeout(() => void spawnBrokerOnPort(dataDir, port).then((c) => (child = c)), 700);
+        await broker.kill();
+        setTimeout(() => void broker.start(), 700);
       }
       if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
     }
@@ -118,7 +93,7 @@ describe('Producer across a broker restart', () => {
       expect(f.error!.message.length).toBeGreaterThan(0);
     }
     const logs = new Map<number, Map<number, string>>();
-    for (const p of [0, 1]) logs.set(p, new Map((await readAll(connection, topic, p)).map((r) => [r.offset, r.value!.toString()])));
+    for (const p of [0, 1]) logs.set(p, new Map((await readPartition(connection, topic, p)).map((r) => [r.offset, r.value!.toString()])));
     const succeeded = settled.filter((o) => !o.error);
     expect(succeeded.length).toBeGreaterThan(2000);
     for (const o of succeeded) expect(logs.get(o.partition!)!.get(o.offset!)).toBe(`v${o.i}`);

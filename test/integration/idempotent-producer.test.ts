@@ -6,58 +6,27 @@
  * already-written batches are certain. Every send() must resolve, to the
  * offset where its record is, and the log must hold every record exactly once.
  */
-import type { ChildProcess } from 'child_process';
-import fs from 'fs';
-import os from 'os';
-import path from 'path';
-import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord } from '../../src/client';
+import { Admin, BrookError, Connection, Producer } from '../../src/client';
 import type { ProduceTransport } from '../../src/client/connection';
-import { freePort, randomTopicName, spawnBrokerOnPort } from '../helpers/broker';
+import { randomTopicName, readPartition, useFixedPortBroker } from '../helpers/broker';
+import { Random } from '../reliability/random';
 
-
-
-
-async function readAll(connection: Connection, topic: string, partition: number): Promise<ConsumedRecord[]> {
-  const reader = new PartitionReader(connection, topic, partition, 'earliest', { maxWaitMs: 0 });
-  const out: ConsumedRecord[] = [];
-  for (;;) {
-    const { records, highWatermark } = await reader.fetch();
-    out.push(...records);
-    if (reader.position! >= highWatermark) return out;
-  }
-}
-
-/** Seeded so a failure can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 describe('idempotent Producer across broker kills and lost replies', () => {
-  let child: ChildProcess | undefined;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-idempotent-'));
-
-  afterAll(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const broker = useFixedPortBroker('idempotent');
 
   it('stores every acknowledged record exactly once, at the offset its send() resolved to', async () => {
-    const port = await freePort();
-    child = await spawnBrokerOnPort(dataDir, port);
-    const connection = new Connection({ addr: `127.0.0.1:${port}` });
+    await broker.start();
+    const connection = new Connection({ addr: broker.addr });
     const topic = randomTopicName('exactly-once');
     await new Admin(connection).createTopic(topic, { partitions: 3 });
 
-    const rng = random(7);
+    const rng = new Random(7);  // seeded so a failure can be replayed
     let dropped = 0;
     const lossy: ProduceTransport = {
       async produce(request, timeoutMs) {
         const reply = await connection.produce(request, timeoutMs);
-        if (rng() < 0.15) {
+        if (rng.chance(0.15)) {
           dropped++;
           throw new BrookError('REQUEST_TIMED_OUT', 'reply dropped by the test after the broker wrote the batch');
         }
@@ -74,11 +43,10 @@ describe('idempotent Producer across broker kills and lost replies', () => {
     expect(producer.idempotent).toBe(true);
 
     const restart = async (): Promise<void> => {
-      child!.kill('SIGKILL');
-      await new Promise((r) => child!.once('exit', r));
+      await broker.kill();
       // Down for a while, during which the producer's requests fail and are retried.
       await new Promise((r) => setTimeout(r, 400));
-      child = await spawnBrokerOnPort(dataDir, port);
+      await broker.start();
     };
 
     const total = 4000;
@@ -102,7 +70,7 @@ describe('idempotent Producer across broker kills and lost replies', () => {
 
     const where = new Map<string, Array<{ partition: number; offset: number }>>();
     for (const p of [0, 1, 2]) {
-      const records = await readAll(connection, topic, p);
+      const records = await readPartition(connection, topic, p);
       for (const r of records) {
         const v = r.value!.toString();
         const list = where.get(v) ?? [];
