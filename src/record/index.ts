@@ -40,7 +40,6 @@ export {
   splitBatches,
   stampBaseOffset,
   setLogAppendTime,
-  computeBatchCrc,
   writeBatchHeader,
   writeBatchCrc,
   isUtf8Range,

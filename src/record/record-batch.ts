@@ -355,7 +355,8 @@ function timestampOf(record: RecordInput, defaultTimestamp: number): number {
  */
 const SMALL_COPY = 6;
 
-function writeBytes(buf: Buffer, position: number, bytes: Uint8Array | null | undefined): number {
+/** Writes a varint length (-1 for null) and the bytes; returns the position after them. */
+export function writeBytes(buf: Buffer, position: number, bytes: Uint8Array | null | undefined): number {
   if (bytes == null) {
     buf[position] = 1; // varint -1
     return position + 1;
@@ -375,7 +376,7 @@ function writeBytes(buf: Buffer, position: number, bytes: Uint8Array | null | un
  * ASCII, where a charCode scan is several times cheaper than the native
  * Buffer.byteLength call (bench/record-bench.ts, "1 header each").
  */
-function utf8Length(s: string): number {
+export function utf8Length(s: string): number {
   const length = s.length;
   for (let i = 0; i < length; i++) {
     if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
@@ -399,7 +400,8 @@ export function isUtf8Range(bytes: Uint8Array, start: number, length: number): b
   return true;
 }
 
-function writeUtf8(buf: Buffer, position: number, s: string, byteLength: number): number {
+/** Writes `s` (whose UTF-8 length is `byteLength`); returns the position after it. */
+export function writeUtf8(buf: Buffer, position: number, s: string, byteLength: number): number {
   const length = s.length;
   if (byteLength === length) {
     for (let i = 0; i < length; i++) buf[position + i] = s.charCodeAt(i);
@@ -767,12 +769,6 @@ export function setLogAppendTime(buf: Buffer, position: number, timestampMs: num
   buf.writeInt16BE(header.attributes | TIMESTAMP_TYPE_MASK, position + ATTRIBUTES_OFFSET);
   writeInt64(buf, position + MAX_TIMESTAMP_OFFSET, timestampMs);
   writeUint32(buf, position + CRC_OFFSET, crc32c(buf, position + ATTRIBUTES_OFFSET, end));
-}
-
-/** CRC-32C over attributes..end of the batch at `position`, as it should be stored. */
-export function computeBatchCrc(buf: Buffer, position = 0): number {
-  const header = readBatchHeader(buf, position);
-  return crc32c(buf, position + ATTRIBUTES_OFFSET, position + header.sizeInBytes);
 }
 
 // ---------------------------------------------------------------------------

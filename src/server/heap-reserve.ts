@@ -34,8 +34,3 @@ export function reserveHeap(mib: number): void {
   if (doubles <= (reserve?.length ?? 0)) return;
   reserve = new Array<number>(doubles).fill(0.5);
 }
-
-/** Bytes held by the reserve (0 before `reserveHeap`). */
-export function heapReserveBytes(): number {
-  return reserve ? reserve.length * 8 : 0;
-}

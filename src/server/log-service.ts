@@ -22,6 +22,9 @@ import { serverStream, unary } from './grpc-server';
 import type { PartitionStore, TopicStore } from './store-interface';
 import { fieldError, requireInt, requireOffset, requirePartition, requireTopic } from './validate';
 
+/** The empty `record_batches` of decoded and empty responses, shared rather than allocated per fetch. */
+const NO_BYTES = Buffer.alloc(0);
+
 /** Default and hard cap of a Fetch/Subscribe max_bytes. */
 const DEFAULT_MAX_BYTES = 1024 * 1024;
 const MAX_MAX_BYTES = 64 * 1024 * 1024;
@@ -185,7 +188,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
         const log = store.partition(topic, partition);
         const batch = records.encodeBatch(indexes, now, log.config.messageTimestampType);
         if (batch.length > log.config.maxMessageBytes) throw tooLarge(topic, partition, batch.length, log.config.maxMessageBytes);
-        plan.push({ partition, log, batch, recordCount: indexes === null ? count : indexes.length, indexes: groups.size === 1 ? null : indexes });
+        plan.push({ partition, log, batch, recordCount: indexes === null ? count : indexes.length, indexes });
       }
     }
 
@@ -234,7 +237,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
   /** `pooled`: a raw reply read into `rawFetchBuffers` (a unary Fetch, whose reply is written once and then dropped). */
   async function readAt(topic: string, partition: number, log: PartitionStore, offset: number, maxBytes: number, raw: boolean, pooled = false): Promise<FetchResponse> {
     if (offset >= log.highWatermark) {
-      return { topic, partition, records: [], recordBatches: Buffer.alloc(0), highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, nextOffset: offset };
+      return { topic, partition, records: [], recordBatches: NO_BYTES, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, nextOffset: offset };
     }
     // Raw: room before the batches for the rest of the reply, written there by fetchResponseSerializer.
     const pool = raw && pooled ? rawFetchBuffers : undefined;
@@ -246,7 +249,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       records: [],
       // Decoded form: located now (a malformed record fails this call), written by fetchResponseSerializer.
       storedRecords: raw ? undefined : new StoredRecords(read.data, offset),
-      recordBatches: raw ? read.data : Buffer.alloc(0),
+      recordBatches: raw ? read.data : NO_BYTES,
       rawHeadroom: raw ? read.headroom : undefined,
       pooledBuffers: pool,
       highWatermark: read.highWatermark,

@@ -24,7 +24,7 @@
  */
 import path from 'path';
 import { BrookError } from '../common/errors';
-import { BATCH_HEADER_SIZE, crc32c, readBatchHeader, type BatchHeader } from '../record';
+import { ATTRIBUTES_OFFSET, BATCH_HEADER_SIZE, MAGIC_OFFSET, crc32c, readBatchHeader, type BatchHeader } from '../record';
 import type { StorageFile, StorageFileSystem } from './file-system';
 import { isNotFound } from './file-system';
 import type { StorageLogger } from './logger';
@@ -37,8 +37,7 @@ export const INDEX_SUFFIX = '.index';
 export const TIME_INDEX_SUFFIX = '.timeindex';
 
 /** Where the CRC-32C of a batch starts (the attributes field) — it does not cover offset, length, epoch, magic or itself. */
-const CRC_START = 21;
-const MAGIC_POSITION = 16;
+const CRC_START = ATTRIBUTES_OFFSET;
 /**
  * Recovery and index rebuilds read the log in 8 MiB chunks: large enough
  * that syscall overhead is <1% of the copy at ~3 GB/s page-cache reads, small
@@ -462,7 +461,7 @@ export class LogSegment {
     const header = readBatchHeader(buf, at);
     if (header.sizeInBytes < BATCH_HEADER_SIZE) return `batch length ${header.batchLength} is too small`;
     if (header.sizeInBytes > remaining) return `batch of ${header.sizeInBytes} bytes runs past the end of the file (${remaining} bytes left)`;
-    if (header.magic !== 2) return `magic byte ${buf[at + MAGIC_POSITION]} is not 2`;
+    if (header.magic !== 2) return `magic byte ${buf[at + MAGIC_OFFSET]} is not 2`;
     if (header.baseOffset < expectedOffset) return `base offset ${header.baseOffset} is below the expected ${expectedOffset}`;
     if (header.lastOffsetDelta < 0 || header.lastOffset - this.baseOffset > MAX_RELATIVE_OFFSET) return `last offset delta ${header.lastOffsetDelta} is out of range`;
     return undefined;

@@ -40,7 +40,7 @@ import { MAX_RELATIVE_OFFSET } from './abstract-index';
 import { decodeRecordBatch, encodeRecordBatch, setLogAppendTime, stampBaseOffset, validateRecordBatch, type RecordInput } from '../record';
 import { readChecksummed, writeChecksummedAtomically } from './checksummed-file';
 import { isNotFound, type StorageFileSystem } from './file-system';
-import { LogSegment, LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, type SegmentBatch } from './log-segment';
+import { LogSegment, LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName, type SegmentBatch } from './log-segment';
 import { ProducerStateManager, type ProducerBatch } from './producer-state';
 import type { StorageLogger } from './logger';
 import type { TopicConfig } from './topic-config';
@@ -226,7 +226,7 @@ export class PartitionLog extends EventEmitter {
       else if (name.endsWith('.tmp') || name.endsWith('.deleted')) await fs.unlink(path.join(this.dir, name));
     }
     bases.sort((a, b) => a - b);
-    const baseSet = new Set(bases.map((b) => String(b).padStart(20, '0')));
+    const baseSet = new Set(bases.map((b) => segmentFileName(b, '')));
     for (const name of names) {
       const orphan = (name.endsWith(INDEX_SUFFIX) || name.endsWith(TIME_INDEX_SUFFIX)) && !baseSet.has(name.slice(0, 20));
       if (orphan) await fs.unlink(path.join(this.dir, name));
@@ -244,7 +244,7 @@ export class PartitionLog extends EventEmitter {
     while (bases.length > 1 && bases[1] <= this.startOffset) {
       const base = bases.shift() as number;
       this.logger.info({ ...this.context(), baseOffset: base }, 'removing segment below the log start offset');
-      for (const suffix of [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]) await fs.unlink(path.join(this.dir, String(base).padStart(20, '0') + suffix));
+      for (const suffix of [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]) await fs.unlink(path.join(this.dir, segmentFileName(base, suffix)));
     }
 
     const interval = this.currentConfig.indexIntervalBytes;
@@ -292,12 +292,7 @@ export class PartitionLog extends EventEmitter {
     if (!clean) {
       recoverFrom = 0;
       if (point) {
-        for (let i = segments.length - 1; i >= 0; i--) {
-          if (segments[i].baseOffset <= point.offset) {
-            recoverFrom = i;
-            break;
-          }
-        }
+        recoverFrom = floorSegment(segments, point.offset);
         if (segments[recoverFrom].baseOffset === point.segmentBaseOffset) validateFrom = Math.min(point.position, segments[recoverFrom].size);
       }
     }
@@ -850,17 +845,18 @@ export class PartitionLog extends EventEmitter {
       await this.snapshotProducerState(this.nextOffset);
       await this.writeCheckpoint();
     }
-    await this.metadataChain;
-    for (const segment of this.segments) await segment.close();
-    // Waiters on 'highWatermark' listen for this too, so none is left hanging on a closed log.
-    this.emit('closed');
-    this.removeAllListeners();
+    await this.closeSegments();
   }
 
   /** Closes without flushing (used before deleting the partition's files). */
   async closeForDeletion(): Promise<void> {
     this.closed = true;
     await this.lastAppend;
+    await this.closeSegments();
+  }
+
+  /** The end of both closes: files closed, then 'closed' for every waiter before the listeners go. */
+  private async closeSegments(): Promise<void> {
     await this.metadataChain;
     for (const segment of this.segments) await segment.close();
     // Waiters on 'highWatermark' listen for this too, so none is left hanging on a closed log.
@@ -876,7 +872,6 @@ class FsyncFailure extends Error {
   }
 }
 
-/** Index of the last segment whose base offset is <= offset (0 if none). */
 /** `Buffer.concat` into a buffer with `headroom` spare bytes before the returned view. */
 function concat(chunks: readonly Buffer[], total: number, headroom: number, allocate?: (size: number) => Buffer): Buffer {
   if (headroom === 0 && allocate === undefined) return Buffer.concat(chunks, total);
@@ -889,6 +884,7 @@ function concat(chunks: readonly Buffer[], total: number, headroom: number, allo
   return out;
 }
 
+/** Index of the last segment whose base offset is <= offset (0 if none). */
 function floorSegment(segments: readonly LogSegment[], offset: number): number {
   let lo = 0;
   let hi = segments.length - 1;
