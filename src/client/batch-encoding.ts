@@ -5,7 +5,21 @@
  * src/record; the producer writes records with them as they arrive.
  */
 import { BrookError } from '../common/errors';
-import { BATCH_HEADER_SIZE, forEachRecord, splitBatches, writeBatchCrc, writeBatchHeader, type BatchSlice } from '../record/record-batch';
+import {
+  BATCH_HEADER_SIZE,
+  NO_PARTITION_LEADER_EPOCH,
+  NO_PRODUCER_EPOCH,
+  NO_PRODUCER_ID,
+  NO_SEQUENCE,
+  forEachRecord,
+  splitBatches,
+  utf8Length,
+  writeBatchCrc,
+  writeBatchHeader,
+  writeBytes,
+  writeUtf8,
+  type BatchSlice,
+} from '../record/record-batch';
 import { sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from '../record/varint';
 import type { ConsumedRecord, RecordHeader } from './types';
 
@@ -82,9 +96,9 @@ export class BatchBuilder {
     } else {
       position = writeVarint(buf, position, headers.length);
       for (const header of headers) {
-        const keyBytes = Buffer.byteLength(header.key, 'utf8');
+        const keyBytes = utf8Length(header.key);
         position = writeVarint(buf, position, keyBytes);
-        position += buf.write(header.key, position, keyBytes, 'utf8');
+        position = writeUtf8(buf, position, header.key, keyBytes);
         position = writeBytes(buf, position, header.value);
       }
     }
@@ -111,14 +125,14 @@ export class BatchBuilder {
     const batch = this.buffer.subarray(0, this.size);
     writeBatchHeader(batch, {
       baseOffset: 0,
-      partitionLeaderEpoch: -1,
+      partitionLeaderEpoch: NO_PARTITION_LEADER_EPOCH,
       attributes: 0,
       recordCount: this.count,
       baseTimestamp: this.baseTimestamp,
       maxTimestamp: this.maxTimestamp,
-      producerId: identity ? identity.producerId : -1,
-      producerEpoch: identity ? identity.producerEpoch : -1,
-      baseSequence: identity ? identity.baseSequence : -1,
+      producerId: identity ? identity.producerId : NO_PRODUCER_ID,
+      producerEpoch: identity ? identity.producerEpoch : NO_PRODUCER_EPOCH,
+      baseSequence: identity ? identity.baseSequence : NO_SEQUENCE,
     });
     writeBatchCrc(batch);
     return batch;
@@ -133,24 +147,10 @@ function bodySize(key: Buffer | null, value: Buffer | null, headers: readonly Re
   if (headers === null || headers.length === 0) return body + 1;
   body += sizeOfVarint(headers.length);
   for (const header of headers) {
-    const keyBytes = Buffer.byteLength(header.key, 'utf8');
+    const keyBytes = utf8Length(header.key);
     body += sizeOfVarint(keyBytes) + keyBytes + (header.value === null ? 1 : sizeOfVarint(header.value.length) + header.value.length);
   }
   return body;
-}
-
-function writeBytes(buf: Buffer, position: number, bytes: Buffer | null): number {
-  if (bytes === null) {
-    buf[position] = 1; // varint -1
-    return position + 1;
-  }
-  position = writeVarint(buf, position, bytes.length);
-  if (bytes.length < 16) {
-    for (let i = 0; i < bytes.length; i++) buf[position + i] = bytes[i];
-  } else {
-    buf.set(bytes, position);
-  }
-  return position + bytes.length;
 }
 
 /**

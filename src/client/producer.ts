@@ -60,6 +60,7 @@
  * the order of the send() calls.
  */
 import { BrookError, type ErrorContext } from '../common/errors';
+import { toBrookError } from './errors';
 import { partitionForKey } from '../common/partitioner';
 import type { pb } from '../protocol';
 import { BatchBuilder } from './batch-encoding';
@@ -469,7 +470,7 @@ export class Producer {
         }
       },
       (e: unknown) => {
-        const error = asBrookError(e, {});
+        const error = toBrookError(e, {});
         if (error.code === 'PRODUCER_FENCED' || error.code === 'UNKNOWN_PRODUCER_ID') {
           this.fail(error);
           return;
@@ -549,7 +550,7 @@ export class Producer {
       recordBatch = batch.builder.seal(stamp);
     } catch (e) {
       if (this.idempotent) this.bumpNeeded = true; // its sequence is taken but will never be written
-      return fail(asBrookError(e, context));
+      return fail(toBrookError(e, context));
     }
     const request: pb.ProduceRequest = { topic, partition, recordBatch, acks: ACKS[this.options.acks] };
     let recovering = false;
@@ -569,7 +570,7 @@ export class Producer {
         response = await this.produceOnWire(queue, request, endRecovery);
       } catch (e) {
         endRecovery(); // also when the call could not start: the partition must not stay blocked
-        const error = asBrookError(e, context);
+        const error = toBrookError(e, context);
         if (error.code === 'UNKNOWN_PARTITION' || error.code === 'UNKNOWN_TOPIC') this.metadata.delete(topic);
         if (!this.idempotent) {
           if (error.retriable && attempt < this.options.retry.retries && !this.abort.signal.aborted) {
@@ -651,9 +652,6 @@ export class Producer {
   }
 }
 
-function asBrookError(e: unknown, context: ErrorContext): BrookError {
-  return e instanceof BrookError ? e : new BrookError('INTERNAL', e instanceof Error ? e.message : String(e), context, { cause: e });
-}
 
 function withPartition(error: BrookError, queue: PartitionQueue): BrookError {
   if (error.context.topic === queue.topic && error.context.partition === queue.partition) return error;

@@ -64,16 +64,6 @@ export function partitionCount(assignment: Assignment): number {
   return n;
 }
 
-export function assignmentsEqual(a: Assignment, b: Assignment): boolean {
-  if (a.size !== b.size) return false;
-  for (const [topic, partitions] of a) {
-    const other = b.get(topic);
-    if (!other || other.length !== partitions.length) return false;
-    for (let i = 0; i < partitions.length; i++) if (partitions[i] !== other[i]) return false;
-  }
-  return true;
-}
-
 /** `[{topic, partitions}]` in topic order, the shape the wire uses. */
 export function assignmentToList(assignment: Assignment): { topic: string; partitions: number[] }[] {
   return [...assignment].map(([topic, partitions]) => ({ topic, partitions: [...partitions] }));

@@ -36,7 +36,7 @@
  * interleaves across `await` here.
  */
 import { invariant } from '../common/errors';
-import { assignmentOf, partitionKeys, type Assignment, type PartitionKey } from './assignment';
+import { EMPTY_ASSIGNMENT, assignmentOf, partitionKeys, type Assignment, type PartitionKey } from './assignment';
 import type { AssignorName } from './assignor-interface';
 import { ASSIGNORS } from './assignors';
 
@@ -111,7 +111,7 @@ export class ConsumerGroup {
   }
 
   targetOf(memberId: string): Set<PartitionKey> {
-    return new Set(partitionKeys(this.target.get(memberId) ?? new Map()));
+    return new Set(partitionKeys(this.target.get(memberId) ?? EMPTY_ASSIGNMENT));
   }
 
   reconcile(member: GroupMember, owned: ReadonlySet<PartitionKey>): void {
