@@ -42,12 +42,12 @@ bench: build
 	  echo "== $$b"; node dist/bench/$$b.js || exit 1; \
 	done
 	scripts/install-system-deps.sh bench
-	node dist/bench/compare.js
+	node --expose-gc dist/bench/compare.js
 
 # The side-by-side comparison with smaller counts, same shape (under 2 minutes).
 bench-quick: build
 	scripts/install-system-deps.sh bench
-	node dist/bench/compare.js --quick
+	node --expose-gc dist/bench/compare.js --quick
 
 clean:
 	rm -rf dist

@@ -7,12 +7,19 @@
  * over each W1 run's partition, then W1 multi, W3, W4, W5 client by client.
  * Every step is bounded in time; a failure is recorded in its cell and the
  * run goes on. Servers are stopped by PID before the next level starts.
+ *
+ * Each step starts from a settled machine (see `settle`), so one system's
+ * leftover work (dirty pages still being written back, the harness's
+ * garbage) is not billed to the next. W4 runs once for WARMUP_E2E_MS on a
+ * topic of its own, unrecorded, before the measured run: the first second
+ * of a fresh connection (JIT, buffers, first segment) is not steady state.
  */
+import { spawnSync } from 'child_process';
 import { BrookGrpcDriver, brokerAvailable, startBrook, type BrookServer } from './brook';
 import { NatsNodeDriver, startNats, type NatsServer } from './nats';
 import { RedisNodeDriver, redisBenchmarkXadd, startRedis, type RedisServer } from './redis';
 import type { Cell, LevelResult } from './results';
-import { median, newHistogram, summarize, withTimeout } from './stats';
+import { median, newHistogram, sleep, summarize, withTimeout } from './stats';
 import type { Driver, Durability, Profile } from './workload';
 
 export type Log = (line: string) => void;
@@ -30,6 +37,21 @@ export interface RunOptions {
 }
 
 const STEP_TIMEOUT_MS = 300_000;
+/** W4's unrecorded warm-up run, per client. */
+const WARMUP_E2E_MS = 1000;
+const SETTLE_MS = 300;
+
+/**
+ * Before every timed step: sync(2) so the page cache holds no dirty data
+ * from the previous step (any system's) for the kernel to write back during
+ * this one; a full GC of the harness when node runs with --expose-gc
+ * (`make bench` does); then a short pause.
+ */
+async function settle(): Promise<void> {
+  spawnSync('sync', [], { stdio: 'ignore', timeout: 60_000 });
+  (globalThis as { gc?: () => void }).gc?.();
+  await sleep(SETTLE_MS);
+}
 
 /** Says so when a run stopped at its time budget before `target` records. */
 function capNote(done: number, target: number): string | undefined {
@@ -81,6 +103,7 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
     const prefix = (d: Driver | 'redis-c'): string => (d === 'redis-c' ? 'rb' : d.column.replace(/[^a-z]/g, ''));
 
     const step = async (what: string, fn: () => Promise<Cell>): Promise<Cell> => {
+      await settle();
       const started = performance.now();
       try {
         const cell = await withTimeout(fn(), STEP_TIMEOUT_MS, what);
@@ -206,6 +229,9 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
       const histogram = newHistogram();
       const cell = await step(`W4 ${d.column}`, async () => {
         const topic = `${prefix(d)}-w4`;
+        await d.createTopic(`${topic}-warmup`, 1);
+        await d.endToEnd(`${topic}-warmup`, profile.e2eRate, WARMUP_E2E_MS, newHistogram());
+        await settle();
         await d.createTopic(topic, 1);
         await d.endToEnd(topic, profile.e2eRate, profile.e2eDurationMs, histogram);
         return { value: summarize(histogram).p99Us };
