@@ -9,13 +9,15 @@
  *   - a no-op grpc-js server (its own process) carrying the same payloads:
  *     Produce with 1000 `records`, Produce with one ~110 KB `record_batch`,
  *     Produce with 1 record one in flight (latency), Fetch answering ~1 MiB
- *     of `record_batches`.
+ *     of `record_batches` one in flight (the next asked for as a reply
+ *     arrives, as the SDK's read-ahead does) on a channel with the SDK's
+ *     4 MiB receive window.
  */
 import fs from 'fs';
 import path from 'path';
 import type * as grpc from '@grpc/grpc-js';
 import { ServerProcess, makeTempDir, removeTempDir } from './server-process';
-import { makeClient, plainRecords, recordBatchBytes, unary, waitReady } from './grpc-util';
+import { SDK_FLOW_CONTROL_WINDOW, makeClient, plainRecords, recordBatchBytes, unary, waitReady } from './grpc-util';
 import { median, newHistogram, nowUs, summarize, windowed, type LatencySummary } from './stats';
 import { RECORD_BYTES, type Profile } from './workload';
 
@@ -106,9 +108,13 @@ export async function measureCeilings(profile: Profile, log: (line: string) => v
     });
     const match = await server.start();
     let client: grpc.Client | undefined;
+    let fetchClient: grpc.Client | undefined;
     try {
       client = makeClient('Log', `127.0.0.1:${match[1]}`);
       await waitReady(client);
+      fetchClient = makeClient('Log', `127.0.0.1:${match[1]}`, SDK_FLOW_CONTROL_WINDOW);
+      await waitReady(fetchClient);
+      const f = fetchClient;
       const c = client;
       const batchBytes = recordBatchBytes(profile.batch);
       const recordBatch = Buffer.alloc(batchBytes, 0x61);
@@ -119,7 +125,7 @@ export async function measureCeilings(profile: Profile, log: (line: string) => v
         unary(c, 'Produce', { topic: 'noop', partition: 0, recordBatch }),
       );
       const rpcFetchBytes = await rpcRate(Math.ceil(profile.noopCalls / 4), 1, fetchRecords, fetchBytes, () =>
-        unary(c, 'Fetch', { topic: 'noop', partition: 0, offset: 0, maxBytes: fetchBytes, raw: true }),
+        unary(f, 'Fetch', { topic: 'noop', partition: 0, offset: 0, maxBytes: fetchBytes, raw: true }),
       );
       const histogram = newHistogram();
       const one = plainRecords(1);
@@ -137,6 +143,7 @@ export async function measureCeilings(profile: Profile, log: (line: string) => v
       return { fsAppendFsync, fsAppendBuffered, fdatasync, rpcProduceRecords, rpcProduceBytes, rpcFetchBytes, rpcProduceOne };
     } finally {
       client?.close();
+      fetchClient?.close();
       await server.stop();
     }
   } finally {

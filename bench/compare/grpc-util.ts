@@ -12,9 +12,16 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_send_message_length': 64 << 20,
 };
 
-export function makeClient(service: keyof BrookServices, address: string): grpc.Client {
+/**
+ * The SDK's receive window (src/client/connection.ts): the fetch ceiling is
+ * measured with it, as the SDK's raw reads run with it. The records driver
+ * keeps grpc-js's default, as a client that sets nothing would.
+ */
+export const SDK_FLOW_CONTROL_WINDOW: grpc.ChannelOptions = { 'grpc-node.flow_control_window': 4 * 1024 * 1024 };
+
+export function makeClient(service: keyof BrookServices, address: string, extra: grpc.ChannelOptions = {}): grpc.Client {
   const Ctor = brookServices()[service];
-  return new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new Ctor(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, ...extra });
 }
 
 type UnaryMethod = (request: unknown, callback: (err: grpc.ServiceError | null, response: unknown) => void) => unknown;

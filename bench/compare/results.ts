@@ -219,7 +219,7 @@ export function markdownTable(results: Results): string {
       `- no-op grpc-js Produce, 1000 records form: ${formatValue(c.rpcProduceRecords.callsPerSec, 'calls/s')} calls/s = ${formatValue(c.rpcProduceRecords.recordsPerSec, 'rec/s')} rec/s; ` +
         `one ${Math.round(c.rpcProduceBytes.payloadBytes / 1000)} KB record_batch: ${formatValue(c.rpcProduceBytes.callsPerSec, 'calls/s')} calls/s = ${formatValue(c.rpcProduceBytes.recordsPerSec, 'rec/s')} rec/s`,
     );
-    out.push(`- no-op grpc-js Fetch returning ${Math.round(c.rpcFetchBytes.payloadBytes / 1000)} KB raw: ${formatValue(c.rpcFetchBytes.callsPerSec, 'calls/s')} calls/s = ${formatValue(c.rpcFetchBytes.recordsPerSec, 'rec/s')} rec/s`);
+    out.push(`- no-op grpc-js Fetch returning ${Math.round(c.rpcFetchBytes.payloadBytes / 1000)} KB raw, one in flight, 4 MiB receive window: ${formatValue(c.rpcFetchBytes.callsPerSec, 'calls/s')} calls/s = ${formatValue(c.rpcFetchBytes.recordsPerSec, 'rec/s')} rec/s`);
     out.push(`- no-op 1-record Produce, one in flight: p50 ${formatValue(c.rpcProduceOne.p50Us, 'µs')}, p99 ${formatValue(c.rpcProduceOne.p99Us, 'µs')}, p99.9 ${formatValue(c.rpcProduceOne.p999Us, 'µs')}`);
   } else {
     out.push('- not measured in this run');
