@@ -17,7 +17,7 @@ export interface ProducerRecord {
   /** null: a tombstone. */
   value: Bytes | null;
   /** As an object (one value per name) or a list (names may repeat). */
-  headers?: Record<string, Bytes | null> | Array<{ key: string; value: Bytes | null }>;
+  headers?: Record<string, Bytes | null> | ReadonlyArray<{ key: string; value: Bytes | null }>;
   /** Send to this partition instead of choosing one from the key. */
   partition?: number;
   /** Milliseconds since the Unix epoch. Default: now, on the client (Kafka's CreateTime). */
@@ -38,9 +38,12 @@ export interface ConsumedRecord {
   partition: number;
   offset: number;
   timestampMs: number;
+  /** A Buffer viewing the fetch reply's memory (no copy); null for a null key. */
   key: Buffer | null;
+  /** As `key`; null for a tombstone. */
   value: Buffer | null;
-  headers: RecordHeader[];
+  /** In the order they were written. Records without headers share one frozen empty array. */
+  headers: readonly RecordHeader[];
 }
 
 export interface TopicPartition {

@@ -56,8 +56,8 @@
  * Brook writes and accepts uncompressed batches only; a compressed batch is
  * refused as CORRUPT_RECORD_BATCH with a message saying so.
  *
- * Decoded keys, values and header values are views (`subarray`) into the
- * buffer they were decoded from, unless `copy: true` is passed: they stay
+ * Decoded keys, values and header values are Buffers viewing the memory of
+ * the buffer they were decoded from (no copy), unless `copy: true` is passed: they stay
  * valid only as long as that buffer is not reused.
  *
  * Every function here is synchronous and keeps no state between calls, so
@@ -617,6 +617,68 @@ export function forEachRecord(
   fn: (record: DecodedRecord, index: number) => void,
   options: DecodeOptions = {},
 ): BatchHeader {
+  return visitRecords(
+    buf,
+    position,
+    (offset, timestampMs, key, value, headers, index) => {
+      fn({ offset, timestampMs, key, value, headers: headers.length === 0 ? [] : (headers as RecordHeader[]) }, index);
+    },
+    options,
+  );
+}
+
+/** The `headers` a visitor gets for a record without headers: one shared, frozen empty array. */
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
+export const EMPTY_HEADERS = NO_HEADERS;
+
+/**
+ * One record, as `visitRecords` hands it over: its fields as arguments, so a
+ * caller that keeps records in a shape of its own (the SDK's ConsumedRecord)
+ * allocates one object per record instead of two. `headers` is
+ * EMPTY_HEADERS when the record has none, else a fresh array.
+ */
+export type RecordVisitor = (
+  offset: number,
+  timestampMs: number,
+  key: Buffer | null,
+  value: Buffer | null,
+  headers: readonly RecordHeader[],
+  index: number,
+) => void;
+
+export interface VisitOptions extends DecodeOptions {
+  /** Records below this offset are checked like the others but not decoded or visited. Default: none. */
+  fromOffset?: number;
+  /** Records at or above this offset are checked but not visited. Default: none. */
+  toOffset?: number;
+}
+
+/**
+ * A Buffer made straight from its ArrayBuffer, as Node's own Buffer
+ * constructor does internally: `new BufferView(ab, offset, length)` takes
+ * ~25 ns where `buf.subarray()` takes ~50 ns (its argument checks and the
+ * `buffer`/`byteOffset` getters), which is a fifth of decoding a 100-byte
+ * record. Instances are Buffers in every way a caller can see (`instanceof
+ * Buffer`, `Buffer.isBuffer`, `constructor === Buffer`, every method); only
+ * `Object.getPrototypeOf` shows an extra, empty prototype in the chain.
+ */
+class BufferView extends Uint8Array {
+  constructor(buffer: ArrayBuffer, byteOffset: number, length: number) {
+    super(buffer, byteOffset, length);
+  }
+}
+Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+Object.defineProperty(BufferView.prototype, 'constructor', { value: Buffer, writable: true, configurable: true, enumerable: false });
+
+/**
+ * Walks the records of the batch at `position` in offset order and calls
+ * `visit` with the fields of each one in [fromOffset, toOffset); returns the
+ * batch header. Checks the framing of every record, visited or not (as
+ * `validateRecordBatch` does, but the CRC only with `verifyCrc`); a record
+ * outside the range costs no allocation. Keys, values and header values are
+ * views into `buf` unless `copy` is set.
+ */
+export function visitRecords(buf: Buffer, position: number, visit: RecordVisitor, options: VisitOptions = {}): BatchHeader {
   const header = readFramedHeader(buf, position, buf.length - position);
   const end = position + header.sizeInBytes;
   if (options.verifyCrc) {
@@ -626,8 +688,12 @@ export function forEachRecord(
     }
   }
   const copy = options.copy === true;
+  const fromOffset = options.fromOffset ?? Number.NEGATIVE_INFINITY;
+  const toOffset = options.toOffset ?? Number.POSITIVE_INFINITY;
   const { baseOffset, baseTimestamp } = header;
-  const logAppendTime = header.timestampType === 'LogAppendTime' ? header.maxTimestamp : null;
+  const logAppendTime = header.timestampType === 'LogAppendTime';
+  const arrayBuffer = buf.buffer as ArrayBuffer;
+  const byteOffset = buf.byteOffset;
   const cursor: Cursor = { position: position + BATCH_HEADER_SIZE };
   let index = 0;
   while (cursor.position < end) {
@@ -639,18 +705,48 @@ export function forEachRecord(
     }
     cursor.position++; // attributes
     const timestampDelta = readVarlong(buf, cursor, recordEnd);
-    const offsetDelta = readVarint(buf, cursor, recordEnd);
-    const key = readBytes(buf, cursor, recordEnd, copy, index, 'key', position);
-    const value = readBytes(buf, cursor, recordEnd, copy, index, 'value', position);
+    const offset = baseOffset + readVarint(buf, cursor, recordEnd);
+    const wanted = offset >= fromOffset && offset < toOffset;
+    // key
+    let length = readVarint(buf, cursor, recordEnd);
+    let at = cursor.position;
+    if (length < -1 || at + length > recordEnd) throw badField(position, index, 'key', length);
+    let key: Buffer | null = null;
+    if (length >= 0) {
+      cursor.position = at + length;
+      if (wanted) key = copy ? copyOut(buf, at, length) : (new BufferView(arrayBuffer, byteOffset + at, length) as Buffer);
+    }
+    // value
+    length = readVarint(buf, cursor, recordEnd);
+    at = cursor.position;
+    if (length < -1 || at + length > recordEnd) throw badField(position, index, 'value', length);
+    let value: Buffer | null = null;
+    if (length >= 0) {
+      cursor.position = at + length;
+      if (wanted) value = copy ? copyOut(buf, at, length) : (new BufferView(arrayBuffer, byteOffset + at, length) as Buffer);
+    }
     const headerCount = readVarint(buf, cursor, recordEnd);
-    checkHeaderCount(headerCount, recordEnd - cursor.position, index, position);
-    const headers: RecordHeader[] = new Array(headerCount);
-    for (let h = 0; h < headerCount; h++) {
-      const keyLength = readVarint(buf, cursor, recordEnd);
-      if (keyLength < 0 || cursor.position + keyLength > recordEnd) throw badField(position, index, 'header key', keyLength);
-      const headerKey = buf.toString('utf8', cursor.position, cursor.position + keyLength);
-      cursor.position += keyLength;
-      headers[h] = { key: headerKey, value: readBytes(buf, cursor, recordEnd, copy, index, 'header value', position) };
+    let headers = NO_HEADERS;
+    if (headerCount !== 0) {
+      checkHeaderCount(headerCount, recordEnd - cursor.position, index, position);
+      const decoded: RecordHeader[] | undefined = wanted ? new Array<RecordHeader>(headerCount) : undefined;
+      for (let h = 0; h < headerCount; h++) {
+        const keyLength = readVarint(buf, cursor, recordEnd);
+        at = cursor.position;
+        if (keyLength < 0 || at + keyLength > recordEnd) throw badField(position, index, 'header key', keyLength);
+        cursor.position = at + keyLength;
+        const headerKey = decoded ? buf.toString('utf8', at, at + keyLength) : '';
+        length = readVarint(buf, cursor, recordEnd);
+        at = cursor.position;
+        if (length < -1 || at + length > recordEnd) throw badField(position, index, 'header value', length);
+        let headerValue: Buffer | null = null;
+        if (length >= 0) {
+          cursor.position = at + length;
+          if (decoded) headerValue = copy ? copyOut(buf, at, length) : (new BufferView(arrayBuffer, byteOffset + at, length) as Buffer);
+        }
+        if (decoded) decoded[h] = { key: headerKey, value: headerValue };
+      }
+      if (decoded) headers = decoded;
     }
     if (cursor.position !== recordEnd) {
       throw corrupt(
@@ -658,16 +754,7 @@ export function forEachRecord(
         `record ${index} at byte ${start} has length ${bodySize}, but its fields take ${cursor.position - recordEnd + bodySize} bytes`,
       );
     }
-    fn(
-      {
-        offset: baseOffset + offsetDelta,
-        timestampMs: logAppendTime ?? baseTimestamp + timestampDelta,
-        key,
-        value,
-        headers,
-      },
-      index,
-    );
+    if (wanted) visit(offset, logAppendTime ? header.maxTimestamp : baseTimestamp + timestampDelta, key, value, headers, index);
     index++;
   }
   if (index !== header.recordCount) {
@@ -676,21 +763,7 @@ export function forEachRecord(
   return header;
 }
 
-function readBytes(
-  buf: Buffer,
-  cursor: Cursor,
-  recordEnd: number,
-  copy: boolean,
-  index: number,
-  field: string,
-  batchPosition: number,
-): Buffer | null {
-  const length = readVarint(buf, cursor, recordEnd);
-  if (length === -1) return null;
-  const start = cursor.position;
-  if (length < -1 || start + length > recordEnd) throw badField(batchPosition, index, field, length);
-  cursor.position = start + length;
-  if (!copy) return buf.subarray(start, start + length);
+function copyOut(buf: Buffer, start: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   buf.copy(out, 0, start, start + length);
   return out;

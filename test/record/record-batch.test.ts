@@ -19,6 +19,8 @@ import {
   splitBatches,
   stampBaseOffset,
   validateRecordBatch,
+  visitRecords,
+  EMPTY_HEADERS,
   type DecodedRecord,
   type RecordInput,
 } from '../../src/record';
@@ -580,5 +582,95 @@ describe('readBatchHeader', () => {
 
   it('throws when fewer than 61 bytes are there', () => {
     expectCorrupt(() => readBatchHeader(sample(), sample().length - 10), /has 10 bytes, fewer than the 61-byte batch header/);
+  });
+});
+
+describe('visitRecords', () => {
+  type Visited = [number, number, string | null, string | null, Array<[string, string | null]>, number];
+  function visitAll(buf: Buffer, options: Parameters<typeof visitRecords>[3] = {}): Visited[] {
+    const seen: Visited[] = [];
+    visitRecords(
+      buf,
+      0,
+      (offset, timestampMs, key, value, headers, index) => {
+        seen.push([offset, timestampMs, key?.toString() ?? null, value?.toString() ?? null, headers.map((h) => [h.key, h.value?.toString() ?? null]), index]);
+      },
+      options,
+    );
+    return seen;
+  }
+  const batch = (): Buffer =>
+    encodeRecordBatch(
+      [
+        { key: Buffer.from('a'), value: Buffer.from('first'), headers: [{ key: 'h', value: Buffer.from('1') }, { key: 'n', value: null }], timestampMs: 1000 },
+        { key: null, value: Buffer.from('second'), timestampMs: 1005 },
+        { key: Buffer.from('c'), value: null, timestampMs: 990 },
+        { key: Buffer.alloc(0), value: Buffer.alloc(0), timestampMs: 1001 },
+      ],
+      { baseOffset: 50 },
+    );
+
+  it('hands over every field of every record, with null keys, values and header values', () => {
+    expect(visitAll(batch())).toEqual([
+      [50, 1000, 'a', 'first', [['h', '1'], ['n', null]], 0],
+      [51, 1005, null, 'second', [], 1],
+      [52, 990, 'c', null, [], 2],
+      [53, 1001, '', '', [], 3],
+    ]);
+  });
+
+  it('visits only [fromOffset, toOffset), keeping each record\'s index in the batch', () => {
+    expect(visitAll(batch(), { fromOffset: 51, toOffset: 53 }).map((v) => [v[0], v[5]])).toEqual([
+      [51, 1],
+      [52, 2],
+    ]);
+    expect(visitAll(batch(), { fromOffset: 54 })).toEqual([]);
+  });
+
+  it('still checks records outside the range', () => {
+    const buf = batch();
+    buf.writeInt32BE(5, RECORDS_COUNT_OFFSET);
+    expectCorrupt(() => visitAll(buf, { fromOffset: 100 }), /record count 5 in its header but holds 4 records/);
+    const cut = batch();
+    // Record 3 (the last) claims more bytes than the batch has left; it lies past toOffset.
+    // Its 7 bytes: length 6, attributes, timestamp delta 1, offset delta 3, key length 0, value length 0, header count 0.
+    const last = cut.length - 7;
+    expect(cut[last]).toBe(0x0c); // varint 6
+    cut[last] = 0x7e;
+    expectCorrupt(() => visitAll(cut, { toOffset: 51 }), /record 3 at byte \d+ has length 63, which runs past the batch end/);
+  });
+
+  it('shares one frozen empty array for records without headers', () => {
+    const headers: Array<readonly unknown[]> = [];
+    visitRecords(batch(), 0, (_o, _t, _k, _v, h) => headers.push(h));
+    expect(headers[1]).toBe(EMPTY_HEADERS);
+    expect(headers[2]).toBe(EMPTY_HEADERS);
+    expect(Object.isFrozen(EMPTY_HEADERS)).toBe(true);
+    expect(EMPTY_HEADERS).toHaveLength(0);
+    // forEachRecord keeps handing out a fresh array of its own.
+    const decoded = decodeRecordBatch(batch()).records;
+    expect(decoded[1].headers).not.toBe(EMPTY_HEADERS);
+    decoded[1].headers.push({ key: 'x', value: null });
+    expect(decoded[2].headers).toEqual([]);
+  });
+
+  it('returns keys and values as Buffers viewing the input, or copies with copy: true', () => {
+    const buf = batch();
+    let view: Buffer | null = null;
+    let copy: Buffer | null = null;
+    visitRecords(buf, 0, (_o, _t, _k, value, _h, index) => index === 0 && (view = value));
+    visitRecords(buf, 0, (_o, _t, _k, value, _h, index) => index === 0 && (copy = value), { copy: true });
+    const v = view as unknown as Buffer;
+    expect(Buffer.isBuffer(v)).toBe(true);
+    expect(v).toBeInstanceOf(Buffer);
+    expect(v.constructor).toBe(Buffer);
+    expect(v).toEqual(Buffer.from('first'));
+    expect(v.buffer).toBe(buf.buffer);
+    expect(v.subarray(1, 3).toString()).toBe('ir');
+    expect(Buffer.concat([v, Buffer.from('!')]).toString()).toBe('first!');
+    expect(JSON.stringify(v)).toBe(JSON.stringify(Buffer.from('first')));
+    buf.fill(0x7a);
+    expect(v.toString()).toBe('zzzzz');
+    expect((copy as unknown as Buffer).toString()).toBe('first');
   });
 });

@@ -79,6 +79,18 @@ describe('varint', () => {
     );
   });
 
+  it('reads every one- and two-byte value, and the first three-byte ones, at any place before the limit', () => {
+    const buf = Buffer.alloc(8);
+    for (let value = -8194; value <= 8193; value++) {
+      const end = writeVarint(buf, 1, value);
+      expect(end - 1).toBe(value >= -64 && value <= 63 ? 1 : value >= -8192 && value <= 8191 ? 2 : 3);
+      const cursor = { position: 1 };
+      expect(readVarint(buf, cursor, end)).toBe(value);
+      expect(cursor.position).toBe(end);
+      if (end - 1 > 1) expectCorrupt(() => readVarint(buf, { position: 1 }, end - 1), /runs past the end/);
+    }
+  });
+
   it('reads at the cursor and stops at the limit', () => {
     const buf = hex('aa d8 04 02');
     const cursor = { position: 1 };
