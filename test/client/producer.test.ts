@@ -88,6 +88,23 @@ describe('Producer batching', () => {
     await producer.close();
   });
 
+  it('encodes batches much bigger or smaller than the partition\'s previous one intact', async () => {
+    // Each batch's buffer starts near the size of the previous batch and grows as needed.
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport, { lingerMs: 0 });
+    const rounds = [1, 300, 1, 2, 500, 3];
+    const sent: string[] = [];
+    for (const [round, count] of rounds.entries()) {
+      const records = Array.from({ length: count }, (_, i) => ({ topic: 't', partition: 0, value: `${round}-${i}-${'x'.repeat((i * 37) % 900)}` }));
+      sent.push(...records.map((r) => r.value));
+      await producer.send(records);
+    }
+    expect(transport.requests).toHaveLength(rounds.length);
+    const stored = transport.requests.flatMap((r) => transport.recordsIn(r).map((record) => record.value!.toString()));
+    expect(stored).toEqual(sent);
+    await producer.close();
+  });
+
   it('flush() sends what lingers and waits for it', async () => {
     const transport = new FakeTransport(1);
     transport.delayMs = 100;
