@@ -75,27 +75,35 @@ import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHea
  * 1000 records is one Delivery and one promise, not 1000.
  */
 class Delivery {
-  readonly results: RecordMetadata[];
+  /** Per record of an array send() call; a single record's metadata is resolved as it comes. */
+  private readonly results: RecordMetadata[] | undefined;
   private remaining: number;
   private settled = false;
   constructor(
     count: number,
-    private readonly single: boolean,
+    single: boolean,
     private readonly resolve: (value: RecordMetadata | RecordMetadata[]) => void,
     private readonly reject: (error: unknown) => void,
   ) {
-    this.results = new Array<RecordMetadata>(count);
+    this.results = single ? undefined : new Array<RecordMetadata>(count);
     this.remaining = count;
   }
 
   /** Records [first, first + count) are at consecutive offsets from `baseOffset` (-1: unknown, acks 'none'). */
   deliver(first: number, count: number, topic: string, partition: number, baseOffset: number): void {
     const results = this.results;
-    for (let i = 0; i < count; i++) results[first + i] = { topic, partition, offset: baseOffset < 0 ? -1 : baseOffset + i };
     this.remaining -= count;
+    if (results === undefined) {
+      if (this.remaining === 0 && !this.settled) {
+        this.settled = true;
+        this.resolve({ topic, partition, offset: baseOffset < 0 ? -1 : baseOffset });
+      }
+      return;
+    }
+    for (let i = 0; i < count; i++) results[first + i] = { topic, partition, offset: baseOffset < 0 ? -1 : baseOffset + i };
     if (this.remaining === 0 && !this.settled) {
       this.settled = true;
-      this.resolve(this.single ? results[0] : results);
+      this.resolve(results);
     }
   }
 
@@ -679,23 +687,30 @@ function isTransport(x: unknown): x is ProduceTransport {
   return typeof (x as ProduceTransport)?.produce === 'function' && typeof (x as ProduceTransport)?.partitionCount === 'function';
 }
 
-/** Checks one record of a send() call (`index` in an array) without copying anything. */
+/**
+ * Checks one record of a send() call (`index` in an array) without copying
+ * anything, and without allocating unless it throws (it runs per record).
+ */
 function check(record: ProducerRecord, index: number | undefined): void {
-  const which = index === undefined ? 'record' : `records[${index}]`;
-  if (typeof record !== 'object' || record === null) throw new BrookError('INVALID_ARGUMENT', index === undefined ? 'send() takes a record object' : `send(): ${which} is not a record object`);
-  if (typeof record.topic !== 'string' || record.topic.length === 0) throw new BrookError('INVALID_ARGUMENT', `${which}.topic must be a non-empty string`);
-  const context = { topic: record.topic };
-  const partition = record.partition;
-  if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) {
-    throw new BrookError('INVALID_ARGUMENT', `${which}.partition must be an integer >= 0, got ${partition}`, context);
+  if (typeof record !== 'object' || record === null) {
+    throw new BrookError('INVALID_ARGUMENT', index === undefined ? 'send() takes a record object' : `send(): records[${index}] is not a record object`);
   }
-  if (record.value === undefined) throw new BrookError('INVALID_ARGUMENT', `${which}.value is required (null for a tombstone)`, context);
-  if (!isBytes(record.value, true)) throw new BrookError('INVALID_ARGUMENT', `${which}.value must be a Buffer, Uint8Array, string or null`, context);
-  if (!isBytes(record.key, true) && record.key !== undefined) throw new BrookError('INVALID_ARGUMENT', `${which}.key must be a Buffer, Uint8Array, string or null`, context);
+  if (typeof record.topic !== 'string' || record.topic.length === 0) throw invalid(record, index, 'topic must be a non-empty string');
+  const partition = record.partition;
+  if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) throw invalid(record, index, `partition must be an integer >= 0, got ${partition}`);
+  if (record.value === undefined) throw invalid(record, index, 'value is required (null for a tombstone)');
+  if (!isBytes(record.value, true)) throw invalid(record, index, 'value must be a Buffer, Uint8Array, string or null');
+  if (!isBytes(record.key, true) && record.key !== undefined) throw invalid(record, index, 'key must be a Buffer, Uint8Array, string or null');
   const timestampMs = record.timestampMs;
   if (timestampMs !== undefined && (!Number.isSafeInteger(timestampMs) || timestampMs < 0)) {
-    throw new BrookError('INVALID_ARGUMENT', `${which}.timestampMs must be ms since the epoch, got ${timestampMs}`, context);
+    throw invalid(record, index, `timestampMs must be ms since the epoch, got ${timestampMs}`);
   }
+}
+
+function invalid(record: ProducerRecord, index: number | undefined, what: string): BrookError {
+  const which = index === undefined ? 'record' : `records[${index}]`;
+  const context = typeof record.topic === 'string' && record.topic.length > 0 ? { topic: record.topic } : {};
+  return new BrookError('INVALID_ARGUMENT', `${which}.${what}`, context);
 }
 
 function isBytes(value: unknown, nullable: boolean): boolean {

@@ -224,6 +224,26 @@ describe('Producer in-flight limits and retries', () => {
     await expect(producer.send({ topic: 't', value: 'v' })).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
   });
 
+  it('names the bad record and field, with its topic as context', async () => {
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport);
+    await expect(producer.send([{ topic: 't', value: 'a' }, { topic: 't', value: 5 as never }])).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'records[1].value must be a Buffer, Uint8Array, string or null',
+      context: { topic: 't' },
+    });
+    await expect(producer.send({ topic: '', value: 'v' })).rejects.toMatchObject({ message: 'record.topic must be a non-empty string', context: {} });
+    await expect(producer.send({ topic: 't', value: 'v', timestampMs: -5 })).rejects.toMatchObject({ message: 'record.timestampMs must be ms since the epoch, got -5' });
+    await expect(producer.send([null as never])).rejects.toMatchObject({ message: 'send(): records[0] is not a record object' });
+    expect(await producer.send({ topic: 't', partition: 0, value: 'ok' })).toEqual({ topic: 't', partition: 0, offset: 0 });
+    expect(await producer.send([{ topic: 't', partition: 0, value: 'a' }, { topic: 't', partition: 0, value: 'b' }])).toEqual([
+      { topic: 't', partition: 0, offset: 1 },
+      { topic: 't', partition: 0, offset: 2 },
+    ]);
+    await producer.close();
+    expect(transport.requests).toHaveLength(2);
+  });
+
   it('rejects a record without a value or with a bad partition before sending', async () => {
     const transport = new FakeTransport(1);
     const producer = new Producer(transport);
