@@ -23,7 +23,7 @@
  *   never pulls a file from under an in-flight read.
  */
 import path from 'path';
-import { BrookError } from '../common/errors';
+import { BrookError, isBrookError } from '../common/errors';
 import { ATTRIBUTES_OFFSET, BATCH_HEADER_SIZE, MAGIC_OFFSET, crc32c, readBatchHeader, type BatchHeader } from '../record';
 import type { StorageFile, StorageFileSystem } from './file-system';
 import { isNotFound } from './file-system';
@@ -168,8 +168,12 @@ export class LogSegment {
    * Appends batches at the end of the file with one positional writev, and
    * adds index entries every index.interval.bytes (Kafka's rule: an entry for
    * a batch once more than that many bytes were appended since the last one).
+   * `durable`: resolves only once the batches are durable, as `append` then
+   * `flush` would (one O_DSYNC write where the file system offers it; see
+   * StorageFile.writevDurable); a failure that may have come from the flush
+   * is an FsyncFailure.
    */
-  async append(batches: readonly SegmentBatch[]): Promise<void> {
+  async append(batches: readonly SegmentBatch[], durable = false): Promise<void> {
     if (batches.length === 0) return;
     const start = this.size;
     let position = start;
@@ -186,7 +190,23 @@ export class LogSegment {
       buffers[i] = batch.buffer;
       position += batch.buffer.length;
     }
-    await this.file.writev(buffers, start);
+    if (!durable) {
+      await this.file.writev(buffers, start);
+    } else if (this.file.writevDurable !== undefined) {
+      try {
+        await this.file.writevDurable(buffers, start);
+      } catch (e) {
+        // Only a full disk is known to fail before the flush; anything else may have lost dirty pages.
+        throw isBrookError(e, 'DISK_FULL') ? e : new FsyncFailure(e);
+      }
+    } else {
+      await this.file.writev(buffers, start);
+      try {
+        await this.file.datasync();
+      } catch (e) {
+        throw new FsyncFailure(e);
+      }
+    }
     this.size = position;
     this.nextOffset = batches[batches.length - 1].lastOffset + 1;
   }
@@ -292,6 +312,7 @@ export class LogSegment {
       this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar);
     }
     await this.writeIndexFiles(sync);
+    await this.file.endDurableWrites?.();
   }
 
   /** Writes both in-memory indexes to their files (temp file + rename). */
@@ -677,5 +698,12 @@ export class LogSegment {
     await this.fileSystem.unlink(this.indexFile);
     await this.fileSystem.unlink(this.timeIndexFile);
     await this.fileSystem.unlink(this.logFile);
+  }
+}
+
+/** An fdatasync failed (or a durable write failed in a way that may be its flush): unlike a failed write, it cannot be undone. */
+export class FsyncFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('fdatasync failed');
   }
 }

@@ -3,6 +3,7 @@ import { ManualClock } from '../../src/common/clock';
 import { isBrookError } from '../../src/common/errors';
 import { encodeRecordBatch } from '../../src/record';
 import { PartitionLog, nodeFileSystem, parseTopicConfig, type StorageFileSystem } from '../../src/storage';
+import { storageError } from '../../src/storage/file-system';
 import { silentLogger } from '../../src/storage/logger';
 import { batchOffsets, decodeAll, instrumentedFileSystem, makeBatch, makeTempDir, removeDir, wrapFileSystem } from '../helpers/storage';
 
@@ -257,34 +258,234 @@ describe('PartitionLog durability', () => {
   });
 });
 
+describe('PartitionLog durable writes (flush.policy=always)', () => {
+  /**
+   * `nodeFileSystem` whose .log files report their writev, writevDurable and
+   * datasync calls to `events`; `hold`, while set, delays every
+   * writevDurable until it resolves; `fail`, once set, fails the next one.
+   */
+  function observed() {
+    const state = {
+      events: [] as string[],
+      hold: undefined as Promise<void> | undefined,
+      fail: undefined as NodeJS.ErrnoException | undefined,
+    };
+    const fileSystem: StorageFileSystem = {
+      ...nodeFileSystem,
+      async open(file: string, options?: { create?: boolean }) {
+        const inner = await nodeFileSystem.open(file, options);
+        if (!file.endsWith('.log')) return inner;
+        const { writev, writevDurable, datasync } = { writev: inner.writev.bind(inner), writevDurable: inner.writevDurable!.bind(inner), datasync: inner.datasync.bind(inner) };
+        inner.writev = (buffers, position) => {
+          state.events.push('writev');
+          return writev(buffers, position);
+        };
+        inner.datasync = () => {
+          state.events.push('datasync');
+          return datasync();
+        };
+        inner.writevDurable = async (buffers, position) => {
+          state.events.push('writevDurable');
+          if (state.hold) await state.hold;
+          const failure = state.fail;
+          state.fail = undefined;
+          if (failure) throw storageError(failure, file, 'write');
+          return writevDurable(buffers, position);
+        };
+        return inner;
+      },
+    };
+    return { state, fileSystem };
+  }
+
+  it('writes a round with one durable write, and acknowledges and shows it only after that write', async () => {
+    const { state, fileSystem } = observed();
+    const log = await open({}, { fileSystem });
+    await log.append(makeBatch(1, { tag: 'first' }));
+    state.events.length = 0;
+    let release!: () => void;
+    state.hold = new Promise<void>((resolve) => (release = resolve));
+    let acknowledged = false;
+    const appended = log.append(makeBatch(2, { tag: 'held' })).then((r) => {
+      acknowledged = true;
+      return r;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(state.events).toEqual(['writevDurable']);
+    expect(acknowledged).toBe(false);
+    expect(log.highWatermark).toBe(1);
+    expect((await log.read(1, 1 << 20)).data.length).toBe(0);
+    state.hold = undefined;
+    release();
+    expect((await appended).baseOffset).toBe(1);
+    expect(log.highWatermark).toBe(3);
+    expect(state.events).toEqual(['writevDurable']);
+    await log.close();
+    const reopened = await open({}, { clean: false });
+    expect((await readAll(reopened)).map((x) => x.value)).toEqual(['first-0', 'held-0', 'held-1']);
+    await reopened.close();
+  });
+
+  it('fdatasyncs the whole file in the first round under always after rounds under another policy', async () => {
+    const { state, fileSystem } = observed();
+    const log = await open({ 'flush.policy': 'never' }, { fileSystem });
+    await log.append(makeBatch(1));
+    log.updateConfig(parseTopicConfig({ 'flush.policy': 'always' }));
+    state.events.length = 0;
+    await log.append(makeBatch(1));
+    // (Preallocation may write and sync zeros first.)
+    expect(state.events.slice(-2)).toEqual(['writev', 'datasync']);
+    expect(state.events).not.toContain('writevDurable');
+    state.events.length = 0;
+    await log.append(makeBatch(1));
+    expect(state.events).toEqual(['writevDurable']);
+    await log.close();
+  });
+
+  it('undoes a durable write that failed for a full disk, and keeps working', async () => {
+    const { state, fileSystem } = observed();
+    const log = await open({}, { fileSystem });
+    await log.append(makeBatch(1, { tag: 'ok' }));
+    state.fail = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    expect(await codeOf(log.append(makeBatch(2)))).toBe('DISK_FULL');
+    expect(log.highWatermark).toBe(1);
+    expect((await log.append(makeBatch(1, { tag: 'after' }))).baseOffset).toBe(1);
+    expect((await readAll(log)).map((x) => x.value)).toEqual(['ok-0', 'after-0']);
+    await log.close();
+  });
+
+  it('takes the partition offline when a durable write fails otherwise (its flush may have failed)', async () => {
+    const { state, fileSystem } = observed();
+    const log = await open({}, { fileSystem });
+    await log.append(makeBatch(1));
+    state.fail = Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+    expect(await codeOf(log.append(makeBatch(2)))).toBe('STORAGE_ERROR');
+    expect(log.highWatermark).toBe(1);
+    const refused = await log.append(makeBatch(1)).catch((e: unknown) => e);
+    expect(isBrookError(refused, 'STORAGE_ERROR') && /offline/.test(refused.message)).toBe(true);
+    await log.close();
+  });
+});
+
 describe('PartitionLog reads from any offset', () => {
   it('returns the same whole batches from every offset whatever the index spacing, with headroom and a supplied allocator', async () => {
     // Batches larger than the 64 KiB scan window and small ones, a sparse index, maxBytes below and above a batch.
-    const log = await open({ 'index.interval.bytes': '200000' });
+    const config = { 'index.interval.bytes': '200000' };
+    let log = await open(config);
     const sizes = [1, 700, 3, 1, 900, 2, 1, 1, 650, 5];
     for (const [i, n] of sizes.entries()) await log.append(makeBatch(n, { tag: `r${i}`, valueBytes: 100 }));
-    const all = (await log.read(0, 1 << 30)).data;
-    const expected = decodeAll(all);
     const allocated: number[] = [];
     const allocate = (size: number): Buffer => {
       allocated.push(size);
       return Buffer.alloc(size + 10, 0xee).subarray(0, size);
     };
-    for (let offset = 0; offset < log.highWatermark; offset += 13) {
-      for (const maxBytes of [1, 40_000, 100_000, 1 << 20]) {
-        const plain = await log.read(offset, maxBytes);
-        const roomy = await log.read(offset, maxBytes, 50, allocate);
-        expect(roomy.data.equals(plain.data)).toBe(true);
-        expect(roomy.nextOffset).toBe(plain.nextOffset);
-        expect(roomy.headroom).toBe(50);
-        expect(roomy.data.byteOffset).toBeGreaterThanOrEqual(50);
-        const records = decodeAll(plain.data);
-        expect(records[0].offset).toBeLessThanOrEqual(offset);
-        expect(records.some((x) => x.offset === offset)).toBe(true);
-        expect(records).toEqual(expected.slice(expected.findIndex((x) => x.offset === records[0].offset), expected.findIndex((x) => x.offset === records[0].offset) + records.length));
+    // First from the live log (its tail cache holds every batch), then reopened (from disk): the same answers.
+    const answers: Array<{ data: Buffer; nextOffset: number }> = [];
+    for (const source of ['tail cache', 'disk']) {
+      if (source === 'disk') {
+        await log.close();
+        log = await open(config);
       }
+      const expected = decodeAll((await log.read(0, 1 << 30)).data);
+      let answer = 0;
+      for (let offset = 0; offset < log.highWatermark; offset += 13) {
+        for (const maxBytes of [1, 40_000, 100_000, 1 << 20]) {
+          const plain = await log.read(offset, maxBytes);
+          const roomy = await log.read(offset, maxBytes, 50, allocate);
+          expect(roomy.data.equals(plain.data)).toBe(true);
+          expect(roomy.nextOffset).toBe(plain.nextOffset);
+          expect(roomy.headroom).toBe(50);
+          expect(roomy.data.byteOffset).toBeGreaterThanOrEqual(50);
+          if (source === 'tail cache') {
+            const records = decodeAll(plain.data);
+            expect(records[0].offset).toBeLessThanOrEqual(offset);
+            expect(records.some((x) => x.offset === offset)).toBe(true);
+            expect(records).toEqual(expected.slice(expected.findIndex((x) => x.offset === records[0].offset), expected.findIndex((x) => x.offset === records[0].offset) + records.length));
+            answers.push({ data: plain.data, nextOffset: plain.nextOffset });
+          } else {
+            const cached = answers[answer++];
+            expect(plain.data.equals(cached.data)).toBe(true);
+            expect(plain.nextOffset).toBe(cached.nextOffset);
+          }
+        }
+      }
+      expect(allocated.length).toBeGreaterThan(0);
+      allocated.length = 0;
     }
-    expect(allocated.length).toBeGreaterThan(0);
+    await log.close();
+  });
+});
+
+describe('PartitionLog tail cache', () => {
+  /** `nodeFileSystem` counting the reads of .log files. */
+  function countingReads(): StorageFileSystem & { logReads: number } {
+    const counted = {
+      ...nodeFileSystem,
+      logReads: 0,
+      async open(file: string, options?: { create?: boolean }) {
+        const inner = await nodeFileSystem.open(file, options);
+        const read = inner.read.bind(inner);
+        inner.read = (buffer, offset, length, position) => {
+          if (file.endsWith('.log')) counted.logReads++;
+          return read(buffer, offset, length, position);
+        };
+        return inner;
+      },
+    };
+    return counted;
+  }
+
+  it('answers readers at the end of the log from memory, with the bytes on disk', async () => {
+    const fileSystem = countingReads();
+    const log = await open({ 'message.timestamp.type': 'LogAppendTime' }, { fileSystem });
+    for (let i = 0; i < 20; i++) {
+      const { baseOffset } = await log.append(makeBatch(3, { tag: `b${i}` }));
+      // A reader waiting at the end gets the new batch without a disk read.
+      expect(decodeAll((await log.read(baseOffset + 1, 1 << 20)).data).map((x) => x.value)).toEqual([`b${i}-0`, `b${i}-1`, `b${i}-2`]);
+    }
+    const reads = [];
+    for (let offset = 0; offset < 60; offset += 5) {
+      for (const [maxBytes, headroom] of [[1, 0], [300, 16], [1 << 20, 0]]) reads.push({ offset, maxBytes, headroom, result: await log.read(offset, maxBytes, headroom) });
+    }
+    expect(fileSystem.logReads).toBe(0);
+    await log.close();
+    const reopened = await open({ 'message.timestamp.type': 'LogAppendTime' });
+    for (const { offset, maxBytes, headroom, result } of reads) {
+      const fromDisk = await reopened.read(offset, maxBytes, headroom);
+      expect(result.data.equals(fromDisk.data)).toBe(true);
+      expect([result.firstOffset, result.nextOffset, result.headroom]).toEqual([fromDisk.firstOffset, fromDisk.nextOffset, fromDisk.headroom]);
+    }
+    await reopened.close();
+  });
+
+  it('reads from disk what has left the cache, and never serves past the high watermark', async () => {
+    const fileSystem = countingReads();
+    const log = await open({}, { fileSystem });
+    // ~1.5 MiB in 24 batches of 64 KiB: the first ones leave the 1 MiB cache.
+    for (let i = 0; i < 24; i++) await log.append(makeBatch(1, { tag: `big${i}`, valueBytes: 64 * 1024 }));
+    const fromStart = await readAll(log, 0, 256 * 1024);
+    expect(fromStart.map((x) => x.value)).toEqual(Array.from({ length: 24 }, (_, i) => `big${i}-0`));
+    expect(fileSystem.logReads).toBeGreaterThan(0);
+    const reads = fileSystem.logReads;
+    expect(decodeAll((await log.read(23, 1 << 20)).data).map((x) => x.offset)).toEqual([23]);
+    expect(fileSystem.logReads).toBe(reads);
+    // A batch being written is not in the cache, nor readable, until the high watermark passes it.
+    const pending = log.append(makeBatch(2, { tag: 'late' }));
+    expect((await log.read(24, 1 << 20)).data.length).toBe(0);
+    await pending;
+    expect(decodeAll((await log.read(24, 1 << 20)).data).map((x) => x.value)).toEqual(['late-0', 'late-1']);
+    await log.close();
+  });
+
+  it('keeps serving the right bytes after a failed write was undone', async () => {
+    const fileSystem = instrumentedFileSystem(nodeFileSystem);
+    const log = await open({}, { fileSystem });
+    await log.append(makeBatch(2, { tag: 'ok' }));
+    fileSystem.failNextWrite = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    await expect(log.append(makeBatch(3, { tag: 'lost' }))).rejects.toMatchObject({ code: 'DISK_FULL' });
+    await log.append(makeBatch(2, { tag: 'after' }));
+    expect((await readAll(log)).map((x) => x.value)).toEqual(['ok-0', 'ok-1', 'after-0', 'after-1']);
+    expect(decodeAll((await log.read(3, 1 << 20)).data).map((x) => x.value)).toEqual(['after-0', 'after-1']);
     await log.close();
   });
 });

@@ -1,0 +1,39 @@
+import fs from 'fs';
+import path from 'path';
+import { nodeFileSystem } from '../../src/storage';
+import { makeTempDir, removeDir } from '../helpers/storage';
+
+let dir: string | undefined;
+afterEach(async () => removeDir(dir));
+
+function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+describe('nodeFileSystem durable writes', () => {
+  it('writes at the position through writevDurable, alongside writev, and lets go of its descriptor', async () => {
+    dir = await makeTempDir();
+    const file = path.join(dir, 'f.log');
+    const fds = openFds();
+    const handle = await nodeFileSystem.open(file, { create: true });
+    await handle.writev([Buffer.from('abc')], 0);
+    await handle.writevDurable!([Buffer.from('def'), Buffer.from('gh')], 3);
+    expect(openFds()).toBe(fds + 2);
+    await handle.endDurableWrites!();
+    expect(openFds()).toBe(fds + 1);
+    // A later durable write opens it again; close() closes both.
+    await handle.writevDurable!([Buffer.from('XY')], 1);
+    expect(openFds()).toBe(fds + 2);
+    expect(await handle.size()).toBe(8);
+    await handle.close();
+    expect(openFds()).toBe(fds);
+    expect(fs.readFileSync(file, 'utf8')).toBe('aXYdefgh');
+  });
+
+  it('refuses a durable write to a closed file', async () => {
+    dir = await makeTempDir();
+    const handle = await nodeFileSystem.open(path.join(dir, 'g.log'), { create: true });
+    await handle.close();
+    await expect(handle.writevDurable!([Buffer.from('x')], 0)).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
+  });
+});
