@@ -114,6 +114,20 @@ class Delivery {
   }
 }
 
+/**
+ * send()'s promise executor: one function for every call, which leaves the
+ * settling functions here for send() to pick up at once (an executor runs
+ * synchronously), instead of a new closure per call (~120 bytes per send:
+ * W4 makes 20,000 sends a second).
+ */
+const forget = (): void => undefined;
+let capturedResolve: (value: RecordMetadata | RecordMetadata[]) => void = forget;
+let capturedReject: (error: unknown) => void = forget;
+function captureSettlers(resolve: (value: RecordMetadata | RecordMetadata[]) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /** Consecutive records of one batch that came from one send() call. */
 interface Run {
   readonly delivery: Delivery;
@@ -281,9 +295,15 @@ export class Producer {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
-      this.appendFrom(records, 0, new Delivery(records.length, single, resolve, reject), Date.now());
-    });
+    const promise = new Promise<RecordMetadata | RecordMetadata[]>(captureSettlers);
+    const delivery = new Delivery(records.length, single, capturedResolve, capturedReject);
+    capturedResolve = capturedReject = forget;
+    try {
+      this.appendFrom(records, 0, delivery, Date.now());
+    } catch (e) {
+      delivery.fail(e); // as a throw inside the executor would have
+    }
+    return promise;
   }
 
   /**

@@ -244,6 +244,16 @@ describe('Producer in-flight limits and retries', () => {
     expect(transport.requests).toHaveLength(2);
   });
 
+  it('rejects, rather than throws, when a record fails while being encoded, and goes on with later sends', async () => {
+    const transport = new FakeTransport(1);
+    const producer = new Producer(transport);
+    let sent: Promise<unknown> | undefined;
+    expect(() => (sent = producer.send({ topic: 't', partition: 0, value: 'v', headers: [{ key: 5 as never, value: null }] }))).not.toThrow();
+    await expect(sent).rejects.toThrow();
+    expect(await producer.send({ topic: 't', partition: 0, value: 'w' })).toEqual({ topic: 't', partition: 0, offset: 0 });
+    await producer.close();
+  });
+
   it('rejects a record without a value or with a bad partition before sending', async () => {
     const transport = new FakeTransport(1);
     const producer = new Producer(transport);
