@@ -12,10 +12,13 @@
  * Read-ahead: as soon as a reply with records arrives, and before it is
  * decoded, the reader asks for the next offset, so the broker reads and
  * sends the next megabyte while the caller decodes and works through this
- * one (decoding alone is ~1.5 ms per 1 MiB of 100-byte records, against
- * ~6-8 ms for the broker to serve that MiB today, so the overlap is worth
- * up to ~20% and is within noise on this machine until the broker is
- * faster; a tailing reader always has a long poll waiting). A seek, a
+ * one (a tailing reader always has a long poll waiting). One request ahead
+ * is as deep as a reader can go: the offset to ask for next is known only
+ * from the latest reply. Reading 1 MiB replies of 100-byte records, the
+ * client spends ~1 ms decoding and ~3 ms in all per reply (grpc-js receiving
+ * it, and the garbage collector) and the broker ~3 ms serving it, so the
+ * broker is busy for most of each round trip; larger `maxBytes` did not
+ * help (2 and 4 MiB: more client GC per reply, no higher rate). A seek, a
  * different `maxWaitMs` or a failed read-ahead discards it (a failure is
  * then met again, and retried, by an ordinary fetch).
  *
