@@ -55,14 +55,20 @@ export class StoredRecords {
   count = 0;
   /** Bytes of all `records` fields (tags, lengths and messages) of the FetchResponse. */
   encodedSize = 0;
-  private fields = new Int32Array(256 * RECORD_SLOTS);
-  private offsets = new Float64Array(256);
-  private timestamps = new Float64Array(256);
+  private fields: Int32Array;
+  private offsets: Float64Array;
+  private timestamps: Float64Array;
   /** Header keys that are not valid UTF-8, by their position in `data`: the bytes sent instead. Rare, so made only when needed. */
   private replacedKeys: Map<number, Buffer> | undefined;
 
   /** Walks `data` (whole batches, back to back); throws CORRUPT_RECORD_BATCH if a record is malformed. */
   constructor(readonly data: Buffer, fromOffset: number) {
+    // Room for a record per 64 bytes to start with (grown as needed): a tail
+    // fetch of a few records should not allocate 12 KiB of arrays.
+    const capacity = Math.min(256, Math.max(8, Math.ceil(data.length / 64)));
+    this.fields = new Int32Array(capacity * RECORD_SLOTS);
+    this.offsets = new Float64Array(capacity);
+    this.timestamps = new Float64Array(capacity);
     const cursor: Cursor = { position: 0 };
     let position = 0;
     while (position + BATCH_HEADER_SIZE <= data.length) {
@@ -207,6 +213,9 @@ export type FetchReply = pb.FetchResponse__Output & { storedRecords?: StoredReco
  * kernel must fault in and zero, and external memory that drives V8's
  * collections.
  */
+/** Below this, Buffer.allocUnsafe serves a read from Node's 8 KiB slab (it does so under 4 KiB). */
+const SMALL_READ_BYTES = Buffer.poolSize >>> 1;
+
 export class ReadBufferPool {
   private readonly free: ArrayBuffer[] = [];
   /** Buffers this pool made: only these are taken back. */
@@ -215,6 +224,8 @@ export class ReadBufferPool {
 
   /** A buffer of `size` bytes, reused when a free one fits (not more than twice as large). */
   readonly allocate = (size: number): Buffer => {
+    // Small ones (a tailing reader's few records) from Node's shared slab instead: nothing to give back.
+    if (size < SMALL_READ_BYTES) return Buffer.allocUnsafe(size);
     const free = this.free;
     for (let i = free.length - 1; i >= 0; i--) {
       const buffer = free[i];

@@ -87,6 +87,8 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
   const { logger, metrics, state } = options;
   const rpc = `${service}/${method}`;
   const labels = { service, method };
+  const counters = metrics.methodCounters(service, method);
+  const observeDuration = (startMs: number): void => metrics.rpcDuration.observe(labels, (performance.now() - startMs) / 1000);
   const shuttingDown = (): StatusError => toStatusError(new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker'), logger, rpc);
   const mapError = (e: unknown): StatusError => (isStatusError(e) ? e : toStatusError(e, logger, rpc));
   const undecodable = (request: unknown): BrookError | undefined =>
@@ -95,20 +97,19 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
   if (!def.requestStream && !def.responseStream) {
     const original = handler as grpc.handleUnaryCall<unknown, unknown>;
     const wrapped: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
-      const stop = metrics.rpcDuration.startTimer(labels);
-      metrics.rpcInFlight.inc(labels);
+      const startMs = performance.now();
+      counters.inFlight++;
       let done = false;
       const finish: grpc.sendUnaryData<unknown> = (error, value, trailer, flags) => {
         if (done) return;
         done = true;
-        stop();
-        metrics.rpcInFlight.dec(labels);
+        observeDuration(startMs);
         if (error) {
           const mapped = mapError(error);
-          metrics.rpcRequests.inc({ ...labels, code: statusName(mapped.code) });
+          counters.finish(statusName(mapped.code));
           callback(mapped);
         } else {
-          metrics.rpcRequests.inc({ ...labels, code: 'OK' });
+          counters.finish('OK');
           callback(null, value, trailer, flags);
         }
       };
@@ -128,15 +129,14 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
   if (!def.requestStream && def.responseStream) {
     const original = handler as grpc.handleServerStreamingCall<unknown, unknown>;
     const wrapped: grpc.handleServerStreamingCall<unknown, unknown> = (call) => {
-      const stop = metrics.rpcDuration.startTimer(labels);
-      metrics.rpcInFlight.inc(labels);
+      const startMs = performance.now();
+      counters.inFlight++;
       let done = false;
       const finish = (code: string): void => {
         if (done) return;
         done = true;
-        stop();
-        metrics.rpcInFlight.dec(labels);
-        metrics.rpcRequests.inc({ ...labels, code });
+        observeDuration(startMs);
+        counters.finish(code);
       };
       // Errors emitted by the handler are mapped before grpc-js turns them into a status.
       const emit = call.emit.bind(call);
@@ -176,6 +176,9 @@ export function buildGrpcServer(services: readonly ServiceRegistration[], option
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxReceiveMessageBytes,
     'grpc.max_send_message_length': -1,
+    // Nothing reads channelz (no channelz service is registered); with it on,
+    // grpc-js tracks every call and stream (objects and timestamps per RPC).
+    'grpc.enable_channelz': 0,
   });
   for (const { definition, handlers } of services) {
     const wrapped: grpc.UntypedServiceImplementation = {};

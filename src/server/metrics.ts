@@ -26,6 +26,23 @@ import type { PartitionState, TopicStore } from './store-interface';
 const RPC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const FSYNC_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
 
+/**
+ * One RPC method's finished calls by status and calls in flight, as plain
+ * numbers that prom-client reads when scraped: counting a call hashes no
+ * labels (prom-client validates and hashes the label object on every inc).
+ */
+export class MethodCounters {
+  inFlight = 0;
+  readonly finished = new Map<string, number>();
+  constructor(readonly labels: { readonly service: string; readonly method: string }) {}
+
+  /** A call in flight ended with status `code`. */
+  finish(code: string): void {
+    this.inFlight--;
+    this.finished.set(code, (this.finished.get(code) ?? 0) + 1);
+  }
+}
+
 export class BrokerMetrics {
   readonly registry = new Registry();
   readonly rpcRequests: Counter<'service' | 'method' | 'code'>;
@@ -35,13 +52,33 @@ export class BrokerMetrics {
   readonly produceRecords: Counter<'topic'>;
   readonly fetchBytes: Counter<'topic'>;
   readonly fsyncDuration: Histogram;
+  private readonly methods: MethodCounters[] = [];
 
   constructor(store: () => TopicStore | undefined) {
     const registers = [this.registry];
+    const methods = this.methods;
     collectDefaultMetrics({ register: this.registry });
-    this.rpcRequests = new Counter({ name: 'brook_rpc_requests_total', help: 'RPCs finished, by final status', labelNames: ['service', 'method', 'code'], registers });
+    this.rpcRequests = new Counter({
+      name: 'brook_rpc_requests_total',
+      help: 'RPCs finished, by final status',
+      labelNames: ['service', 'method', 'code'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of methods) for (const [code, n] of m.finished) this.inc({ ...m.labels, code }, n);
+      },
+    });
     this.rpcDuration = new Histogram({ name: 'brook_rpc_duration_seconds', help: 'RPC latency in seconds', labelNames: ['service', 'method'], buckets: RPC_BUCKETS, registers });
-    this.rpcInFlight = new Gauge({ name: 'brook_rpc_in_flight', help: 'RPCs being served', labelNames: ['service', 'method'], registers });
+    this.rpcInFlight = new Gauge({
+      name: 'brook_rpc_in_flight',
+      help: 'RPCs being served',
+      labelNames: ['service', 'method'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of methods) this.set(m.labels, m.inFlight);
+      },
+    });
     this.produceBytes = new Counter({ name: 'brook_produce_bytes_total', help: 'record-batch bytes appended', labelNames: ['topic'], registers });
     this.produceRecords = new Counter({ name: 'brook_produce_records_total', help: 'records appended', labelNames: ['topic'], registers });
     this.fetchBytes = new Counter({ name: 'brook_fetch_bytes_total', help: 'record-batch bytes served by Fetch and Subscribe', labelNames: ['topic'], registers });
@@ -76,6 +113,13 @@ export class BrokerMetrics {
     partitionGauge('brook_partition_log_start_offset', 'first offset still in the log', (p) => p.logStartOffset);
     partitionGauge('brook_partition_size_bytes', 'segment bytes on disk', (p) => p.sizeBytes);
     partitionGauge('brook_partition_segments', 'segment files', (p) => p.segmentCount);
+  }
+
+  /** The counters of one RPC method, reported as brook_rpc_requests_total and brook_rpc_in_flight. */
+  methodCounters(service: string, method: string): MethodCounters {
+    const counters = new MethodCounters({ service, method });
+    this.methods.push(counters);
+    return counters;
   }
 
   /** Starts the HTTP listener; resolves with the bound address. */

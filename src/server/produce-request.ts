@@ -283,13 +283,23 @@ class WireReader {
   }
 }
 
-/** Growable typed-array storage for one decode; a request of n records allocates O(1) arrays. */
+/**
+ * Growable typed-array storage for one decode; a request of n records
+ * allocates O(log n) arrays. Sized at first for a record per 64 wire bytes
+ * (at most 64) and 4 headers, so a small request allocates little.
+ */
 class Slots {
-  fields = new Int32Array(64 * RECORD_SLOTS);
-  timestamps = new Float64Array(64);
-  headers = new Int32Array(16 * HEADER_SLOTS);
+  fields: Int32Array;
+  timestamps: Float64Array;
+  headers = new Int32Array(4 * HEADER_SLOTS);
   count = 0;
   headerCount = 0;
+
+  constructor(wireBytes: number) {
+    const capacity = Math.min(64, Math.max(4, Math.ceil(wireBytes / 64)));
+    this.fields = new Int32Array(capacity * RECORD_SLOTS);
+    this.timestamps = new Float64Array(capacity);
+  }
 
   addRecord(): number {
     if (this.count === this.timestamps.length) {
@@ -369,7 +379,7 @@ function parseRecord(reader: WireReader, slots: Slots): void {
 
 /** grpc-js `requestDeserialize` for Produce. Never throws: see `malformed`. */
 export function decodeProduceRequest(wire: Buffer): ProduceRequestView {
-  const slots = new Slots();
+  const slots = new Slots(wire.length);
   let topic = '';
   let partition: number | undefined;
   let acks: pb.Acks = 'ACKS_LEADER';
