@@ -2,7 +2,7 @@
  * createLogService over an in-memory store: broker time comes from the
  * injected clock, and Fetch's min_bytes counts bytes in both response forms.
  */
-import { EventEmitter } from 'events';
+import { EventEmitter, getEventListeners } from 'events';
 import { BrookError } from '../../src/common/errors';
 import { ManualClock } from '../../src/common/clock';
 import { serviceDefinition } from '../../src/protocol';
@@ -68,21 +68,25 @@ function serviceOver(partition: MemoryPartition, clock = new ManualClock(), clos
     describeTopic: async () => ({ partitionCount: 1 }),
   };
   const counter = { inc: () => undefined };
+  const shutdown = new AbortController();
   const context = {
     store,
     config: { limits: { maxRecordsPerRequest: 1000, maxWaitMs: 30_000 } },
     metrics: { produceBytes: counter, produceRecords: counter, fetchBytes: counter },
     logger: { warn: () => undefined },
-    shutdown: new AbortController().signal,
+    shutdown: shutdown.signal,
     clock,
   } as unknown as BrokerContext;
   const handlers = createLogService(context) as Record<string, (call: object, callback: (e: unknown, v?: unknown) => void) => void>;
+  /** The fake grpc-js calls made so far, newest last. */
+  const calls: EventEmitter[] = [];
   const call = <T>(method: string, request: object): Promise<T> =>
     new Promise((resolve, reject) => {
       const fake = Object.assign(new EventEmitter(), { request });
+      calls.push(fake);
       handlers[method](fake, (e, v) => (e ? reject(e) : resolve(v as T)));
     });
-  return { call };
+  return { call, calls, shutdown: shutdown.signal };
 }
 
 const produceWire = (request: object): Buffer => serviceDefinition('Log').Produce.requestSerialize(request);
@@ -135,6 +139,32 @@ describe('createLogService', () => {
     partition.closeForDeletion();
     await expect(fetched).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
     expect(Date.now() - started).toBeLessThan(5000);
+    expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
+  });
+
+  it('a long-poll Fetch that got its records lets go of its call and the shutdown signal; a cancelled one ends at once', async () => {
+    const partition = new MemoryPartition();
+    const { call, calls, shutdown } = serviceOver(partition);
+    const request = { topic: 't', partition: 0, offset: 0, maxBytes: 0, maxWaitMs: 20_000, minBytes: 0, raw: false };
+    const fetched = call<{ storedRecords?: { count: number } }>('Fetch', request);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(getEventListeners(shutdown, 'abort')).toHaveLength(1);
+    expect(calls[0].listenerCount('cancelled')).toBe(1);
+    await partition.append(encodeRecordBatch([{ key: null, value: Buffer.from('x'), headers: [] }]));
+    expect((await fetched).storedRecords?.count).toBe(1);
+    expect(getEventListeners(shutdown, 'abort')).toHaveLength(0);
+    expect(calls[0].listenerCount('cancelled')).toBe(0);
+    // grpc-js emits 'cancelled' after every call's status: harmless once the call is done.
+    calls[0].emit('cancelled');
+
+    const started = Date.now();
+    const waiting = call<{ storedRecords?: unknown; nextOffset: number }>('Fetch', { ...request, offset: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    calls[1].emit('cancelled');
+    const empty = await waiting;
+    expect([empty.storedRecords, empty.nextOffset]).toEqual([undefined, 1]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(getEventListeners(shutdown, 'abort')).toHaveLength(0);
     expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
   });
 });
