@@ -10,8 +10,9 @@
  *     Produce with 1000 `records`, Produce with one ~110 KB `record_batch`,
  *     Produce with 1 record one in flight (latency), Fetch answering ~1 MiB
  *     of `record_batches` one in flight (the next asked for as a reply
- *     arrives, as the SDK's read-ahead does) on a channel with the SDK's
- *     4 MiB receive window.
+ *     arrives, as a read-ahead does) on a channel with the SDK's 4 MiB
+ *     receive window, and the same bytes pushed by a raw Subscribe stream
+ *     (how the SDK's PartitionReader reads).
  */
 import fs from 'fs';
 import path from 'path';
@@ -35,6 +36,8 @@ export interface Ceilings {
   rpcProduceRecords: RpcCeiling;
   rpcProduceBytes: RpcCeiling;
   rpcFetchBytes: RpcCeiling;
+  /** The same bytes pushed by a no-op raw Subscribe stream; absent in results from before it was measured. */
+  rpcStreamBytes?: RpcCeiling;
   rpcProduceOne: LatencySummary;
 }
 
@@ -73,6 +76,26 @@ function fdatasyncLatency(dir: string, samples: number): LatencySummary {
     fs.rmSync(file, { force: true });
   }
   return summarize(histogram);
+}
+
+/** Messages/s of a no-op raw Subscribe stream, after 20 messages of warm-up; `messages` are timed. */
+async function streamRate(client: grpc.Client, messages: number, recordsPerMessage: number, payloadBytes: number): Promise<RpcCeiling> {
+  const subscribe = (client as unknown as { Subscribe(request: unknown): grpc.ClientReadableStream<unknown> }).Subscribe.bind(client);
+  const stream = subscribe({ topic: 'noop', partitions: [0], offset: 0, raw: true });
+  const warmup = 20;
+  let received = 0;
+  let start = 0;
+  const seconds = await new Promise<number>((resolve, reject) => {
+    stream.on('data', () => {
+      received++;
+      if (received === warmup) start = performance.now();
+      if (received === warmup + messages) resolve((performance.now() - start) / 1000);
+    });
+    stream.on('error', (err: grpc.ServiceError) => (err.code === 1 ? undefined : reject(err)));
+    stream.on('end', () => reject(new Error(`no-op Subscribe ended after ${received} messages`)));
+  }).finally(() => stream.cancel());
+  const callsPerSec = messages / seconds;
+  return { callsPerSec, recordsPerSec: callsPerSec * recordsPerMessage, payloadBytes };
 }
 
 async function rpcRate(calls: number, inFlight: number, recordsPerCall: number, payloadBytes: number, call: () => Promise<unknown>): Promise<RpcCeiling> {
@@ -127,6 +150,7 @@ export async function measureCeilings(profile: Profile, log: (line: string) => v
       const rpcFetchBytes = await rpcRate(Math.ceil(profile.noopCalls / 4), 1, fetchRecords, fetchBytes, () =>
         unary(f, 'Fetch', { topic: 'noop', partition: 0, offset: 0, maxBytes: fetchBytes, raw: true }),
       );
+      const rpcStreamBytes = await streamRate(f, Math.ceil(profile.noopCalls / 4), fetchRecords, fetchBytes);
       const histogram = newHistogram();
       const one = plainRecords(1);
       for (let i = 0; i < profile.latencySamples + 50; i++) {
@@ -138,9 +162,9 @@ export async function measureCeilings(profile: Profile, log: (line: string) => v
       log(
         `ceiling no-op RPC: records form ${Math.round(rpcProduceRecords.recordsPerSec)} rec/s (${Math.round(rpcProduceRecords.callsPerSec)} calls/s), ` +
           `bytes form ${Math.round(rpcProduceBytes.recordsPerSec)} rec/s (${Math.round(rpcProduceBytes.callsPerSec)} calls/s), ` +
-          `fetch ${Math.round(rpcFetchBytes.recordsPerSec)} rec/s, 1-record p50 ${rpcProduceOne.p50Us} µs p99 ${rpcProduceOne.p99Us} µs`,
+          `fetch ${Math.round(rpcFetchBytes.recordsPerSec)} rec/s, stream ${Math.round(rpcStreamBytes.recordsPerSec)} rec/s, 1-record p50 ${rpcProduceOne.p50Us} µs p99 ${rpcProduceOne.p99Us} µs`,
       );
-      return { fsAppendFsync, fsAppendBuffered, fdatasync, rpcProduceRecords, rpcProduceBytes, rpcFetchBytes, rpcProduceOne };
+      return { fsAppendFsync, fsAppendBuffered, fdatasync, rpcProduceRecords, rpcProduceBytes, rpcFetchBytes, rpcStreamBytes, rpcProduceOne };
     } finally {
       client?.close();
       fetchClient?.close();

@@ -1,7 +1,8 @@
 /**
  * A grpc-js server for Brook's Log service that does no work: Produce answers
  * at once with a canned result, Fetch answers with a prebuilt `record_batches`
- * buffer. Run as its own process (like the broker) so that what the
+ * buffer, and Subscribe streams that buffer as fast as the client takes it
+ * (waiting for 'drain' when grpc-js buffers) until the client cancels. Run as its own process (like the broker) so that what the
  * comparison measures against it is the cost of grpc-js and protobuf alone:
  * the ceiling Brook's own RPC path can approach.
  *
@@ -25,6 +26,20 @@ function main(): void {
     },
     Fetch(call: grpc.ServerUnaryCall<pb.FetchRequest__Output, pb.FetchResponse>, callback: grpc.sendUnaryData<pb.FetchResponse>) {
       callback(null, { recordBatches, highWatermark: 0, logStartOffset: 0, nextOffset: call.request.offset });
+    },
+    Subscribe(call: grpc.ServerWritableStream<pb.SubscribeRequest__Output, pb.FetchResponse>) {
+      let open = true;
+      call.on('cancelled', () => (open = false));
+      const message: pb.FetchResponse = { recordBatches, highWatermark: 0, logStartOffset: 0, nextOffset: 0 };
+      const pump = (): void => {
+        while (open) {
+          if (!call.write(message)) {
+            call.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
     },
   });
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {

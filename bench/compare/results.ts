@@ -79,7 +79,9 @@ export function ceilingFor(row: RowId, level: Durability, c: Ceilings | null): C
     }
     case 'w2':
     case 'w5':
-      return { label: 'no-op Fetch RPC returning the same bytes', sdk: c.rpcFetchBytes.recordsPerSec, records: null };
+      return c.rpcStreamBytes
+        ? { label: 'no-op raw Subscribe stream of the same bytes (the SDK reader streams)', sdk: c.rpcStreamBytes.recordsPerSec, records: null }
+        : { label: 'no-op Fetch RPC returning the same bytes', sdk: c.rpcFetchBytes.recordsPerSec, records: null };
     case 'w3-p50':
     case 'w4-p50':
       return {
@@ -220,6 +222,9 @@ export function markdownTable(results: Results): string {
         `one ${Math.round(c.rpcProduceBytes.payloadBytes / 1000)} KB record_batch: ${formatValue(c.rpcProduceBytes.callsPerSec, 'calls/s')} calls/s = ${formatValue(c.rpcProduceBytes.recordsPerSec, 'rec/s')} rec/s`,
     );
     out.push(`- no-op grpc-js Fetch returning ${Math.round(c.rpcFetchBytes.payloadBytes / 1000)} KB raw, one in flight, 4 MiB receive window: ${formatValue(c.rpcFetchBytes.callsPerSec, 'calls/s')} calls/s = ${formatValue(c.rpcFetchBytes.recordsPerSec, 'rec/s')} rec/s`);
+    if (c.rpcStreamBytes) {
+      out.push(`- no-op grpc-js raw Subscribe pushing the same ${Math.round(c.rpcStreamBytes.payloadBytes / 1000)} KB messages, same window: ${formatValue(c.rpcStreamBytes.callsPerSec, 'calls/s')} messages/s = ${formatValue(c.rpcStreamBytes.recordsPerSec, 'rec/s')} rec/s`);
+    }
     out.push(`- no-op 1-record Produce, one in flight: p50 ${formatValue(c.rpcProduceOne.p50Us, 'µs')}, p99 ${formatValue(c.rpcProduceOne.p99Us, 'µs')}, p99.9 ${formatValue(c.rpcProduceOne.p999Us, 'µs')}`);
   } else {
     out.push('- not measured in this run');
