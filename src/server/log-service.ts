@@ -356,18 +356,42 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       }
     };
 
+    // One set of listeners per followed partition for the subscription's
+    // life, not one per wait (waitForHighWatermark's Promise, closures and
+    // three listener additions and removals on every pushed response).
     const follow = async (partition: number): Promise<void> => {
       const log = store.partition(topic, partition);
       let position = starts.get(partition)!;
-      while (!signal.aborted) {
-        await waitForHighWatermark(log, position, signal);
-        if (signal.aborted) break;
-        if (log.isClosed) throw closedLogError(store, topic, partition, log);
-        if (position < log.logStartOffset) throw outOfRange(topic, partition, position, log); // retention passed us
-        const response = await readAt(topic, partition, log, position, maxBytes, request.raw);
-        if (response.nextOffset === position) continue;
-        position = response.nextOffset;
-        await write(response);
+      let wake: (() => void) | undefined;
+      const onChange = (): void => {
+        const resolve = wake;
+        wake = undefined;
+        resolve?.();
+      };
+      const waitForChange = (resolve: () => void): void => {
+        wake = resolve;
+      };
+      if (log.getMaxListeners() !== 0) log.setMaxListeners(0); // one per subscription: there may be thousands
+      log.on('highWatermark', onChange);
+      log.on('closed', onChange);
+      signal.addEventListener('abort', onChange);
+      try {
+        while (!signal.aborted) {
+          // Checked and armed in one synchronous step: no advance can slip between.
+          if (log.highWatermark <= position && !log.isClosed) await new Promise<void>(waitForChange);
+          if (signal.aborted) break;
+          if (log.isClosed) throw closedLogError(store, topic, partition, log);
+          if (log.highWatermark <= position) continue;
+          if (position < log.logStartOffset) throw outOfRange(topic, partition, position, log); // retention passed us
+          const response = await readAt(topic, partition, log, position, maxBytes, request.raw);
+          if (response.nextOffset === position) continue;
+          position = response.nextOffset;
+          await write(response);
+        }
+      } finally {
+        log.off('highWatermark', onChange);
+        log.off('closed', onChange);
+        signal.removeEventListener('abort', onChange);
       }
     };
     try {

@@ -86,7 +86,26 @@ function serviceOver(partition: MemoryPartition, clock = new ManualClock(), clos
       calls.push(fake);
       handlers[method](fake, (e, v) => (e ? reject(e) : resolve(v as T)));
     });
-  return { call, calls, shutdown: shutdown.signal };
+  /** A Subscribe on a fake server stream: every written message goes to `written`; `cancel` is what a client cancel does. */
+  const subscribe = (request: object) => {
+    const written: Array<{ storedRecords?: { count: number }; nextOffset: number }> = [];
+    const stream = Object.assign(new EventEmitter(), {
+      request,
+      writableEnded: false,
+      write: (message: (typeof written)[number]) => written.push(message) > 0,
+      end: () => {
+        stream.writableEnded = true;
+        stream.emit('finish');
+      },
+    });
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.once('finish', resolve);
+      stream.once('error', reject);
+    });
+    (handlers.Subscribe as unknown as (call: object) => void)(stream);
+    return { written, ended, cancel: () => stream.emit('cancelled') };
+  };
+  return { call, calls, subscribe, shutdown: shutdown.signal };
 }
 
 const produceWire = (request: object): Buffer => serviceDefinition('Log').Produce.requestSerialize(request);
@@ -165,6 +184,27 @@ describe('createLogService', () => {
     expect([empty.storedRecords, empty.nextOffset]).toEqual([undefined, 1]);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(getEventListeners(shutdown, 'abort')).toHaveLength(0);
+    expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
+  });
+
+  it('a Subscribe pushes each advance, keeping one listener per partition for its life and none after it', async () => {
+    const partition = new MemoryPartition();
+    const { subscribe } = serviceOver(partition);
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    const one = (tag: string) => encodeRecordBatch([{ key: null, value: Buffer.from(tag), headers: [] }]);
+    await partition.append(one('before'));
+    const { written, ended, cancel } = subscribe({ topic: 't', partitions: [0], start: 'position', position: 'START_POSITION_EARLIEST', maxBytes: 0, raw: false });
+    await tick();
+    expect(written.map((m) => m.nextOffset)).toEqual([1]);
+    for (let i = 0; i < 5; i++) {
+      expect(partition.listenerCount('highWatermark')).toBe(1);
+      await partition.append(one(`r${i}`));
+      await tick();
+    }
+    expect(written.map((m) => m.nextOffset)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(written.every((m) => m.storedRecords?.count === 1)).toBe(true);
+    cancel();
+    await ended;
     expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
   });
 });
