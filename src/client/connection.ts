@@ -156,6 +156,30 @@ export class Connection implements ProduceTransport {
     return this.call(this.log, 'Fetch', request, { topic: request.topic, partition: request.partition, offset: Number(request.offset ?? 0) }, this.options.requestTimeoutMs + wait);
   }
 
+  /**
+   * Log.Subscribe: a server stream without a deadline, cancelled by close()
+   * if still open. It ends with a grpc-js status on 'status' (a failed one
+   * also on 'error'); toBrookError turns it into a BrookError. Its buffer holds
+   * one message instead of grpc-js's 16: a caller that pause()s the stream
+   * stops it after one more message, and then HTTP/2 flow control stops the
+   * broker (see PartitionStream).
+   */
+  subscribe(request: pb.SubscribeRequest): grpc.ClientReadableStream<pb.FetchResponse__Output> {
+    if (this.closed) throw new BrookError('CLIENT_CLOSED', 'the connection is closed', { topic: request.topic });
+    const method = (this.log as unknown as Record<string, (req: pb.SubscribeRequest, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<pb.FetchResponse__Output>>).Subscribe;
+    const call = method.call(this.log, request, new grpc.Metadata(), {});
+    // grpc-js builds the stream as an object-mode Readable with Node's default
+    // high-water mark of 16 messages and offers no option for it: a paused
+    // 1 MiB-per-message stream would go on pulling 16 MiB into memory. The
+    // field is Node's own (ReadableState.highWaterMark); without it the
+    // stream keeps the default.
+    const state = (call as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
+    if (state && typeof state.highWaterMark === 'number') state.highWaterMark = 1;
+    this.calls.add(call);
+    call.once('status', () => this.calls.delete(call));
+    return call;
+  }
+
   listOffsets(request: pb.ListOffsetsRequest): Promise<pb.ListOffsetsResponse__Output> {
     return this.call(this.log, 'ListOffsets', request, { topic: request.topic, partition: request.partition });
   }

@@ -245,6 +245,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       if (this.owned.has(k)) continue;
       const start = committedBy.get(k);
       const reader = new PartitionReader(this.connection, topic, partition, start ?? this.options.offsetReset, {
+        mode: 'fetch',
         maxBytes: this.options.maxBytes,
         maxWaitMs: this.options.maxWaitMs,
         offsetReset: this.options.offsetReset,

@@ -23,5 +23,5 @@ export {
   defaultReaderOptions,
   defaultRetryOptions,
 } from './options';
-export type { ConnectionOptions, ProducerOptions, ConsumerOptions, ReaderOptions, RetryOptions, AcksMode, OffsetReset } from './options';
+export type { ConnectionOptions, ProducerOptions, ConsumerOptions, ReaderOptions, ReaderMode, RetryOptions, AcksMode, OffsetReset } from './options';
 export type { Bytes, ProducerRecord, RecordMetadata, ConsumedRecord, RecordHeader, TopicPartition } from './types';

@@ -1,4 +1,4 @@
-import { connectionOptions, consumerOptions, defaultProducerOptions, producerOptions, retryOptions } from '../../src/client/options';
+import { connectionOptions, consumerOptions, defaultProducerOptions, defaultReaderOptions, producerOptions, readerOptions, retryOptions } from '../../src/client/options';
 import { backoffDelayMs } from '../../src/client/retry';
 
 describe('client options', () => {
@@ -16,6 +16,14 @@ describe('client options', () => {
     expect(() => connectionOptions({ addr: 'nohost' })).toThrow(/addr/);
     expect(() => consumerOptions({})).toThrow(/groupId/);
     expect(() => consumerOptions({ groupId: 'g', assignor: 'greedy' })).toThrow(/assignor/);
+  });
+
+  it('reads through a stream by default, and checks the mode and buffer bound', () => {
+    expect(readerOptions({})).toEqual(defaultReaderOptions());
+    expect(readerOptions({}).mode).toBe('stream');
+    expect(readerOptions({ mode: 'fetch' }).mode).toBe('fetch');
+    expect(() => readerOptions({ mode: 'poll' })).toThrow(/mode: "poll" \(want stream \| fetch\)/);
+    expect(() => readerOptions({ maxBufferedBytes: 0 })).toThrow(/maxBufferedBytes: 0/);
   });
 
   it('accepts host:port and [v6]:port', () => {

@@ -162,10 +162,14 @@ export function useFixedPortBroker(prefix: string): FixedPortBroker {
 export async function readPartition(connection: Connection, topic: string, partition: number, maxFetches = 100_000): Promise<ConsumedRecord[]> {
   const reader = new PartitionReader(connection, topic, partition, 'earliest', { maxWaitMs: 0 });
   const out: ConsumedRecord[] = [];
-  for (let i = 0; i < maxFetches; i++) {
-    const { records, highWatermark } = await reader.fetch();
-    out.push(...records);
-    if (reader.position! >= highWatermark) return out;
+  try {
+    for (let i = 0; i < maxFetches; i++) {
+      const { records, highWatermark } = await reader.fetch();
+      out.push(...records);
+      if (reader.position! >= highWatermark) return out;
+    }
+  } finally {
+    reader.close();
   }
   throw new Error(`${topic}/${partition}: not read to its high watermark in ${maxFetches} fetches`);
 }

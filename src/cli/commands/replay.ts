@@ -83,43 +83,47 @@ async function replayRanges(
     for (const range of ranges) {
       if (range.from >= range.to) continue;
       const reader = new PartitionReader(connection, topic, range.partition, range.from, { maxWaitMs: 0 });
-      while (reader.position! < range.to && !signal.aborted && !isStdoutClosed() && failure === undefined) {
-        let records;
-        try {
-          ({ records } = await reader.fetch(signal));
-        } catch (e) {
-          if (signal.aborted) break;
-          throw e;
+      try {
+        while (reader.position! < range.to && !signal.aborted && !isStdoutClosed() && failure === undefined) {
+          let records;
+          try {
+            ({ records } = await reader.fetch(signal));
+          } catch (e) {
+            if (signal.aborted) break;
+            throw e;
+          }
+          const wanted = records.filter((r) => r.offset < range.to);
+          if (wanted.length === 0 && records.length === 0) {
+            // Nothing at this offset although it is below the range end: the range outran the log.
+            if (reader.highWatermark <= reader.position!) break;
+            continue;
+          }
+          if (producer) {
+            const sent = producer.send(
+              wanted.map((r) => ({
+                topic: flags.into!,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+                timestampMs: r.timestampMs,
+                ...(range.partition < targetPartitions ? { partition: range.partition } : {}),
+              })),
+            );
+            pending.push(
+              sent.then(
+                (results: RecordMetadata[]) => summary.add(results),
+                (e) => void (failure ??= e),
+              ),
+            );
+            if (pending.length > 64) await pending.shift();
+          } else {
+            await writeOut(wanted.map((r) => formatRecord(r, flags.format)).join(''));
+          }
+          progress.tick(wanted.length);
+          replayed += wanted.length;
         }
-        const wanted = records.filter((r) => r.offset < range.to);
-        if (wanted.length === 0 && records.length === 0) {
-          // Nothing at this offset although it is below the range end: the range outran the log.
-          if (reader.highWatermark <= reader.position!) break;
-          continue;
-        }
-        if (producer) {
-          const sent = producer.send(
-            wanted.map((r) => ({
-              topic: flags.into!,
-              key: r.key,
-              value: r.value,
-              headers: r.headers,
-              timestampMs: r.timestampMs,
-              ...(range.partition < targetPartitions ? { partition: range.partition } : {}),
-            })),
-          );
-          pending.push(
-            sent.then(
-              (results: RecordMetadata[]) => summary.add(results),
-              (e) => void (failure ??= e),
-            ),
-          );
-          if (pending.length > 64) await pending.shift();
-        } else {
-          await writeOut(wanted.map((r) => formatRecord(r, flags.format)).join(''));
-        }
-        progress.tick(wanted.length);
-        replayed += wanted.length;
+      } finally {
+        reader.close();
       }
     }
     await Promise.all(pending);

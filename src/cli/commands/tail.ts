@@ -51,22 +51,26 @@ async function tailPartition(
   if (limit <= 0) return;
   if (!follow && start >= end) return;
   const reader = new PartitionReader(connection, topic, bounds.partition, start, { maxWaitMs: follow ? 1000 : 0 });
-  let printed = 0;
-  while (!signal.aborted && !isStdoutClosed()) {
-    if (!follow && reader.position! >= end) return;
-    let records: ConsumedRecord[];
-    try {
-      ({ records } = await reader.fetch(signal));
-    } catch (e) {
-      if (signal.aborted) return;
-      throw e;
+  try {
+    let printed = 0;
+    while (!signal.aborted && !isStdoutClosed()) {
+      if (!follow && reader.position! >= end) return;
+      let records: ConsumedRecord[];
+      try {
+        ({ records } = await reader.fetch(signal));
+      } catch (e) {
+        if (signal.aborted) return;
+        throw e;
+      }
+      if (!follow) records = records.filter((r) => r.offset < end);
+      if (records.length > limit - printed) records = records.slice(0, limit - printed);
+      await printRecords(records, format);
+      printed += records.length;
+      if (printed >= limit) return;
+      if (!follow && records.length === 0 && reader.position! < end && reader.highWatermark <= reader.position!) return;
     }
-    if (!follow) records = records.filter((r) => r.offset < end);
-    if (records.length > limit - printed) records = records.slice(0, limit - printed);
-    await printRecords(records, format);
-    printed += records.length;
-    if (printed >= limit) return;
-    if (!follow && records.length === 0 && reader.position! < end && reader.highWatermark <= reader.position!) return;
+  } finally {
+    reader.close();
   }
 }
 
