@@ -27,6 +27,12 @@
  * without committing (another member may own them now), calls `onRevoked`,
  * and joins again.
  *
+ * Reading. Each owned partition has a PartitionReader (by default
+ * streaming: the broker sends ahead while records are processed, up to
+ * `maxBufferedBytes` per partition) and a fetch loop that takes its records
+ * whenever the partition's buffer here is empty. A released or lost
+ * partition's reader is closed.
+ *
  * Concurrency: the heartbeat loop, one fetch loop per owned partition, the
  * auto-commit timer and the user's iterator interleave on the event loop;
  * state changes happen synchronously between awaits, and a release holds no
@@ -245,8 +251,9 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       if (this.owned.has(k)) continue;
       const start = committedBy.get(k);
       const reader = new PartitionReader(this.connection, topic, partition, start ?? this.options.offsetReset, {
-        mode: 'fetch',
+        mode: this.options.mode,
         maxBytes: this.options.maxBytes,
+        maxBufferedBytes: this.options.maxBufferedBytes,
         maxWaitMs: this.options.maxWaitMs,
         offsetReset: this.options.offsetReset,
         retry: this.options.retry,
@@ -270,6 +277,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
     for (const p of partitions) {
       p.releasing = true;
       p.fetchAbort.abort();
+      p.reader.close();
       p.buffer = [];
     }
     // Wait for the record in the user's hands if it belongs to a released partition.
@@ -296,6 +304,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
     for (const p of lost) {
       p.releasing = true;
       p.fetchAbort.abort();
+      p.reader.close();
     }
     this.owned.clear();
     if (lost.length > 0) {
@@ -494,7 +503,10 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       if (joined && this.memberId !== '' && this.options.autoCommit) await this.commit().catch((e) => this.report(e));
     } finally {
       this.stop.abort();
-      for (const p of this.owned.values()) p.fetchAbort.abort();
+      for (const p of this.owned.values()) {
+        p.fetchAbort.abort();
+        p.reader.close();
+      }
       this.recordsReady.notify();
       this.progress.notify();
       await this.heartbeatLoop?.catch(() => undefined);

@@ -116,7 +116,7 @@ export interface ReaderOptions {
   retry: RetryOptions;
 }
 
-export interface ConsumerOptions extends Omit<ReaderOptions, 'mode' | 'maxBufferedBytes'> {
+export interface ConsumerOptions extends ReaderOptions {
   /** The consumer group; required. */
   groupId: string;
   /** Static membership id: a restart with the same id within the session timeout keeps its partitions. Default none. */
@@ -156,11 +156,8 @@ export function defaultReaderOptions(): ReaderOptions {
 }
 
 export function defaultConsumerOptions(): Omit<ConsumerOptions, 'groupId'> {
-  const { maxBytes, maxWaitMs, retry } = defaultReaderOptions();
   return {
-    maxBytes,
-    maxWaitMs,
-    retry,
+    ...defaultReaderOptions(),
     sessionTimeoutMs: 45_000,
     autoCommit: true,
     autoCommitIntervalMs: 5000,
@@ -246,8 +243,10 @@ export function producerOptions(input: unknown): Readonly<ProducerOptions> {
   return Object.freeze(o);
 }
 
-function readerFields(o: Omit<ReaderOptions, 'mode' | 'maxBufferedBytes'>): void {
+function readerFields(o: ReaderOptions): void {
+  oneOf(o.mode, 'mode', ['stream', 'fetch'] as const);
   integer(o.maxBytes, 'maxBytes', 1);
+  integer(o.maxBufferedBytes, 'maxBufferedBytes', 1);
   integer(o.maxWaitMs, 'maxWaitMs', 0);
   if (o.offsetReset !== undefined) oneOf(o.offsetReset, 'offsetReset', ['earliest', 'latest'] as const);
 }
@@ -257,8 +256,6 @@ export function readerOptions(input: unknown): Readonly<ReaderOptions> {
   const d = defaultReaderOptions();
   checkKnownKeys(given, d, '');
   const o = { ...d, ...given, retry: retryOptions(given.retry) } as ReaderOptions;
-  oneOf(o.mode, 'mode', ['stream', 'fetch'] as const);
-  integer(o.maxBufferedBytes, 'maxBufferedBytes', 1);
   readerFields(o);
   return Object.freeze(o);
 }
