@@ -223,7 +223,14 @@ export class PartitionReader {
     let records: ConsumedRecord[] = [];
     let position = this.position!;
     for (const reply of stream.take(this.options.maxBytes)) {
-      const decoded = decodeFetchedBatches(reply.bytes, this.topic, this.partition, position);
+      let decoded: ConsumedRecord[];
+      try {
+        decoded = decodeFetchedBatches(reply.bytes, this.topic, this.partition, position);
+      } catch (e) {
+        // The stream has moved past these replies: without it the next fetch reads them again (and fails again), as in 'fetch' mode.
+        this.dropStream();
+        throw e;
+      }
       records = records.length === 0 ? decoded : records.concat(decoded);
       position = Math.max(position, reply.nextOffset, decoded.length > 0 ? decoded[decoded.length - 1].offset + 1 : 0);
     }
