@@ -7,9 +7,11 @@
  *       1,048,588), up to 5 requests in flight per partition (idempotent).
  *       Each batch is encoded once into a RecordBatch v2 and sent on the
  *       `record_batch` fast path. Both are documented Producer options.
- *   W2  PartitionReader: raw Fetch (stored batch bytes), decoded on the client.
+ *   W2  PartitionReader (default mode 'stream'): one raw Subscribe stream
+ *       of stored batch bytes, decoded on the client.
  *   W3  Producer with lingerMs 0, one send() awaited at a time.
- *   W4  Producer (default lingerMs) paced, and a PartitionReader long-polling the tail.
+ *   W4  Producer (default lingerMs) paced, and a PartitionReader following
+ *       the tail on its stream.
  *   W5  four Consumers in one group (broker-side assignment, auto-commit).
  */
 import { Connection, Consumer, PartitionReader, Producer, type ProducerRecord } from '../../src/client';
