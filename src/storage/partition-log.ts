@@ -74,11 +74,17 @@ const SEGMENT_LOG_FILE = /^(\d{20})\.log$/;
  * that took 0.2-0.6 ms (p50) and several ms (p99) while producers and
  * consumers kept both cores busy, on every wake-up of every tailing reader.
  * Bounded by the memory the cached buffers keep alive (a batch may be a view
- * into a larger request buffer: its whole ArrayBuffer is counted) and by
- * count; a batch that alone is over the byte bound empties the cache.
+ * into a larger request buffer: its whole ArrayBuffer is counted), per
+ * partition and for all partitions of the process together, and by count. A
+ * batch that does not fit empties the partition's cache (it stays
+ * contiguous); readers further back read from disk as before. 256 KiB holds
+ * ~30 ms of W4 (a 20-record batch keeps an 8 KiB Buffer-pool slab alive).
  */
-const TAIL_CACHE_MAX_BYTES = 1024 * 1024;
-const TAIL_CACHE_MAX_BATCHES = 256;
+const TAIL_CACHE_MAX_BYTES = 256 * 1024;
+const TAIL_CACHE_MAX_BATCHES = 128;
+const TAIL_CACHE_TOTAL_MAX_BYTES = 64 * 1024 * 1024;
+/** Bytes held by the tail caches of every open PartitionLog in this process. */
+let tailCacheTotalBytes = 0;
 
 export interface AppendResult {
   readonly baseOffset: number;
@@ -171,7 +177,7 @@ export class PartitionLog extends EventEmitter {
   /** The active segment may hold bytes written without an fdatasync (a round under `interval` or `never`). */
   private activeUnsynced = false;
   /** See TAIL_CACHE_MAX_BYTES: consecutive batches, all below the high watermark, ending at it. */
-  private tail: TailBatch[] = [];
+  private readonly tail: TailBatch[] = [];
   private tailBytes = 0;
   private lastFlushMonotonicMs: number;
   private failure: BrookError | undefined;
@@ -653,14 +659,25 @@ export class PartitionLog extends EventEmitter {
     const buffer = entry.buffer;
     const retainedBytes = Math.max(buffer.length, buffer.buffer.byteLength);
     const last = tail.length > 0 ? tail[tail.length - 1] : undefined;
-    if (retainedBytes > TAIL_CACHE_MAX_BYTES || (last !== undefined && last.lastOffset + 1 !== entry.baseOffset)) {
-      this.tail = [];
-      this.tailBytes = 0;
-      if (retainedBytes > TAIL_CACHE_MAX_BYTES) return;
+    const fits = retainedBytes <= TAIL_CACHE_MAX_BYTES && tailCacheTotalBytes - this.tailBytes + retainedBytes <= TAIL_CACHE_TOTAL_MAX_BYTES;
+    if (!fits || (last !== undefined && last.lastOffset + 1 !== entry.baseOffset)) {
+      this.clearTail();
+      if (!fits) return;
     }
-    this.tail.push({ buffer, baseOffset: entry.baseOffset, lastOffset: entry.lastOffset, retainedBytes });
+    tail.push({ buffer, baseOffset: entry.baseOffset, lastOffset: entry.lastOffset, retainedBytes });
     this.tailBytes += retainedBytes;
-    while (this.tail.length > TAIL_CACHE_MAX_BATCHES || this.tailBytes > TAIL_CACHE_MAX_BYTES) this.tailBytes -= (this.tail.shift() as TailBatch).retainedBytes;
+    tailCacheTotalBytes += retainedBytes;
+    while (tail.length > TAIL_CACHE_MAX_BATCHES || this.tailBytes > TAIL_CACHE_MAX_BYTES || tailCacheTotalBytes > TAIL_CACHE_TOTAL_MAX_BYTES) {
+      const dropped = (tail.shift() as TailBatch).retainedBytes;
+      this.tailBytes -= dropped;
+      tailCacheTotalBytes -= dropped;
+    }
+  }
+
+  private clearTail(): void {
+    tailCacheTotalBytes -= this.tailBytes;
+    this.tail.length = 0;
+    this.tailBytes = 0;
   }
 
   /**
@@ -937,6 +954,7 @@ export class PartitionLog extends EventEmitter {
 
   /** The end of both closes: files closed, then 'closed' for every waiter before the listeners go. */
   private async closeSegments(): Promise<void> {
+    this.clearTail();
     await this.metadataChain;
     for (const segment of this.segments) await segment.close();
     // Waiters on 'highWatermark' listen for this too, so none is left hanging on a closed log.

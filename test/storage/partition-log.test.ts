@@ -379,7 +379,7 @@ describe('PartitionLog reads from any offset', () => {
       allocated.push(size);
       return Buffer.alloc(size + 10, 0xee).subarray(0, size);
     };
-    // First from the live log (its tail cache holds every batch), then reopened (from disk): the same answers.
+    // First from the live log (its tail cache holds the last batches), then reopened (from disk): the same answers.
     const answers: Array<{ data: Buffer; nextOffset: number }> = [];
     for (const source of ['tail cache', 'disk']) {
       if (source === 'disk') {
@@ -461,7 +461,7 @@ describe('PartitionLog tail cache', () => {
   it('reads from disk what has left the cache, and never serves past the high watermark', async () => {
     const fileSystem = countingReads();
     const log = await open({}, { fileSystem });
-    // ~1.5 MiB in 24 batches of 64 KiB: the first ones leave the 1 MiB cache.
+    // ~1.5 MiB in 24 batches of 64 KiB: the first ones leave the (256 KiB) cache.
     for (let i = 0; i < 24; i++) await log.append(makeBatch(1, { tag: `big${i}`, valueBytes: 64 * 1024 }));
     const fromStart = await readAll(log, 0, 256 * 1024);
     expect(fromStart.map((x) => x.value)).toEqual(Array.from({ length: 24 }, (_, i) => `big${i}-0`));
