@@ -1,5 +1,7 @@
+import assert from 'assert';
 import fs from 'fs';
 import path from 'path';
+import util from 'util';
 import fc from 'fast-check';
 import { isBrookError } from '../../src/common/errors';
 import { crc32cJs } from '../../src/record/crc32c';
@@ -290,6 +292,24 @@ describe('round trip', () => {
     expect(view.value!.toString()).not.toBe('value');
     expect(copy.value!.toString()).toBe('value');
     expect(copy.key!.toString()).toBe('key');
+  });
+
+  it('views are plain Buffers: deepStrictEqual to a Buffer with the same bytes', () => {
+    const buf = encodeRecordBatch([{ key: Buffer.from('k'), value: Buffer.from('x'), headers: [{ key: 'h', value: Buffer.from('hv') }] }]);
+    const seen: Array<[Buffer | null, Buffer | null, Buffer | null]> = [];
+    visitRecords(buf, 0, (_offset, _ts, key, value, headers) => seen.push([key, value, headers[0].value]));
+    const [key, value, headerValue] = seen[0];
+    for (const [view, expected] of [
+      [key, 'k'],
+      [value, 'x'],
+      [headerValue, 'hv'],
+    ] as const) {
+      expect(view!.buffer).toBe(buf.buffer);
+      expect(Object.getPrototypeOf(view)).toBe(Buffer.prototype);
+      assert.deepStrictEqual(view, Buffer.from(expected));
+      expect(util.isDeepStrictEqual(view, Buffer.from(expected))).toBe(true);
+    }
+    assert.deepStrictEqual(decodeRecordBatch(buf).records[0].value, Buffer.from('x'));
   });
 
   it('forEachRecord visits records in order at a position inside a larger buffer', () => {
