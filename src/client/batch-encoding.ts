@@ -42,10 +42,11 @@ export interface BatchIdentity {
  * "Performance log — client").
  *
  * The buffer starts at `initialBytes` (the producer passes about the size of
- * the partition's previous batch) and doubles when records outgrow it (at
- * most one extra copy per byte on average), so a producer writing to many
- * partitions does not hold `batchMaxBytes` per partition. Below 4 KiB it
- * comes from Node's shared Buffer pool.
+ * the partition's previous batch, at least 256 B and at most 64 KiB: see
+ * newBatch in producer.ts) and doubles when records outgrow it (at most one
+ * extra copy per byte on average), so a producer writing to many partitions
+ * does not hold `batchMaxBytes` per partition. Below 4 KiB it comes from
+ * Node's shared Buffer pool.
  *
  * Record timestamps are stored as deltas from the batch's first record
  * (negative deltas are valid varlongs); offset deltas count from 0.

@@ -156,7 +156,7 @@ type SendOutcome = 'acked' | 'failed' | 'requeued';
 
 class PartitionQueue {
   open: Batch | undefined;
-  /** Bytes of the partition's latest closed batch: the next batch's buffer starts about this big. */
+  /** Bytes of the partition's latest closed batch: the next batch's buffer starts about this big (capped, see newBatch). */
   lastBatchBytes = 0;
   lingerTimer: NodeJS.Timeout | undefined;
   readonly closed: Batch[] = [];
@@ -200,18 +200,24 @@ const ACKS: Record<ProducerOptions['acks'], pb.Acks> = { leader: 'ACKS_LEADER', 
 
 /**
  * A batch's buffer starts a little above the size of its partition's
- * previous batch (at least this many bytes) and doubles when records
- * outgrow it, so a steady stream allocates one buffer per batch, and a
- * batch of a record or a few comes from Node's shared 8 KiB Buffer pool
- * instead of an ArrayBuffer of its own. With a fixed 16 KiB start, W3 (one
- * single-record send() at a time) allocated 16 KiB of external memory per
- * record, which V8 counts towards its limits: 7 mark-compacts in 3,000
- * sends against 3 for the plain grpc-js call.
+ * previous batch (at least MIN_BATCH_BUFFER_BYTES, at most
+ * MAX_BATCH_START_BYTES) and doubles when records outgrow it, so a steady
+ * stream of small batches allocates one buffer per batch, and a batch of a
+ * record or a few comes from Node's shared 8 KiB Buffer pool instead of an
+ * ArrayBuffer of its own. With a fixed 16 KiB start, W3 (one single-record
+ * send() at a time) allocated 16 KiB of external memory per record, which
+ * V8 counts towards its limits: 7 mark-compacts in 3,000 sends against 3 for
+ * the plain grpc-js call. The cap keeps a partition whose previous batch
+ * was full from starting its next one (perhaps of one record) at
+ * batchMaxBytes: a producer writing to many partitions would hold that
+ * much per partition. A batch that grows past the cap doubles its way up
+ * (4 copies from 64 KiB to 1 MiB, at most one extra copy per byte).
  */
 const MIN_BATCH_BUFFER_BYTES = 256;
+const MAX_BATCH_START_BYTES = 64 * 1024;
 
 function newBatch(batchMaxBytes: number, previousBytes: number): Batch {
-  const initial = Math.min(batchMaxBytes + 64, Math.max(MIN_BATCH_BUFFER_BYTES, previousBytes + (previousBytes >>> 3)));
+  const initial = Math.min(batchMaxBytes + 64, MAX_BATCH_START_BYTES, Math.max(MIN_BATCH_BUFFER_BYTES, previousBytes + (previousBytes >>> 3)));
   return { builder: new BatchBuilder(initial), runs: [], settled: undefined, markSettled: undefined, order: 0, baseSequence: -1, sending: undefined, done: false };
 }
 

@@ -105,6 +105,24 @@ describe('Producer batching', () => {
     await producer.close();
   });
 
+  it('starts the batch after a full one at no more than 64 KiB of buffer', async () => {
+    const transport = new FakeTransport(1);
+    const batchMaxBytes = 1024 * 1024;
+    const producer = new Producer(transport, { lingerMs: 0, batchMaxBytes });
+    // A batch about batchMaxBytes big.
+    await producer.send({ topic: 't', partition: 0, value: 'x'.repeat(batchMaxBytes - 100) });
+    expect(transport.requests).toHaveLength(1);
+    expect((transport.requests[0].recordBatch as Buffer).length).toBeGreaterThan(batchMaxBytes - 100);
+    const before = transport.requests.length;
+    await producer.send({ topic: 't', partition: 0, value: 'one' });
+    expect(transport.requests).toHaveLength(before + 1);
+    const single = transport.requests[before].recordBatch as Buffer;
+    // The sealed batch views its builder's buffer: the buffer's whole capacity is what it allocated.
+    expect(single.buffer.byteLength).toBeLessThanOrEqual(64 * 1024);
+    expect(transport.recordsIn(transport.requests[before]).map((r) => r.value!.toString())).toEqual(['one']);
+    await producer.close();
+  });
+
   it('flush() sends what lingers and waits for it', async () => {
     const transport = new FakeTransport(1);
     transport.delayMs = 100;
