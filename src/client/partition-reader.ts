@@ -36,6 +36,8 @@
  * either fails (OFFSET_OUT_OF_RANGE, naming both bounds) or, with
  * `offsetReset`, moves to the log start or the high watermark. close()
  * cancels the stream, and a fetch() waiting then rejects with CLIENT_CLOSED.
+ * Leaving a `for await` loop over the reader (break, return, throw) closes
+ * its stream; a later fetch() opens a new one.
  *
  * Not safe for concurrent fetch() calls: one caller drives a reader.
  */
@@ -104,6 +106,11 @@ export class PartitionReader {
     return this.stream?.isPaused ?? false;
   }
 
+  /** 'stream' mode: whether the reader holds a Subscribe stream (open, reopening, or failed and not yet reported). */
+  get hasStream(): boolean {
+    return this.stream !== undefined;
+  }
+
   /** Moves the reader; the next fetch starts there. */
   seek(position: StartPosition): void {
     this.ahead = undefined;
@@ -165,12 +172,8 @@ export class PartitionReader {
 
   /** 'stream' mode: undefined when the position moved under it (seek, offsetReset) and fetch() should start over. */
   private async fetchStreamed(offset: number, deadline: number, maxWaitMs: number, signal?: AbortSignal): Promise<FetchResult | undefined> {
-    if (!this.stream || this.streamPosition !== offset) {
-      this.dropStream();
-      this.stream = new PartitionStream(this.connection, this.topic, this.partition, offset, this.options);
-      this.streamPosition = offset;
-    }
-    const stream = this.stream;
+    if (!this.stream || this.streamPosition !== offset) this.openStream(offset);
+    const stream = this.stream!;
     let probed = -1; // the high watermark from ListOffsets, asked at most once per call
     for (;;) {
       if (this.closed) throw this.closedError();
@@ -211,6 +214,13 @@ export class PartitionReader {
       }
       return this.noRecords(known);
     }
+  }
+
+  private openStream(offset: number): PartitionStream {
+    this.dropStream();
+    this.stream = new PartitionStream(this.connection, this.topic, this.partition, offset, this.options);
+    this.streamPosition = offset;
+    return this.stream;
   }
 
   private noRecords(highWatermark: number): FetchResult {
@@ -283,17 +293,25 @@ export class PartitionReader {
     return this.connection.fetch({ topic: this.topic, partition: this.partition, offset, maxBytes: this.options.maxBytes, maxWaitMs, raw: true });
   }
 
-  /** Records from the current position on, following the partition until `signal` aborts or the reader is closed. */
+  /**
+   * Records from the current position on, following the partition until
+   * `signal` aborts or the reader is closed. Leaving the loop early (break,
+   * return, throw) closes the stream; a later fetch() opens a new one.
+   */
   async *records(signal?: AbortSignal): AsyncGenerator<ConsumedRecord> {
-    while (!signal?.aborted && !this.closed) {
-      let result: FetchResult;
-      try {
-        result = await this.fetch(signal);
-      } catch (e) {
-        if (signal?.aborted || this.closed) return;
-        throw e;
+    try {
+      while (!signal?.aborted && !this.closed) {
+        let result: FetchResult;
+        try {
+          result = await this.fetch(signal);
+        } catch (e) {
+          if (signal?.aborted || this.closed) return;
+          throw e;
+        }
+        for (const record of result.records) yield record;
       }
-      for (const record of result.records) yield record;
+    } finally {
+      this.dropStream();
     }
   }
 

@@ -194,6 +194,31 @@ describe.each<ReaderMode>(['stream', 'fetch'])('PartitionReader, %s mode', (mode
   });
 });
 
+describe('PartitionReader, stream mode, leaving a for await loop', () => {
+  it('closes the stream, and a later fetch opens another where the reader is', async () => {
+    const { connection } = fixture;
+    const topic = await createTopic(connection, 'break');
+    await produce(connection, topic, 0, 10, 10);
+    const reader = new PartitionReader(connection, topic, 0, 0, { maxWaitMs: 25_000 });
+    try {
+      for await (const record of reader) {
+        expect(record.offset).toBe(0);
+        break;
+      }
+      expect(reader.hasStream).toBe(false);
+      expect(reader.isClosed).toBe(false);
+      const position = reader.position!;
+      await produce(connection, topic, 10, 12, 2);
+      const { records } = await reader.fetch();
+      expect(reader.hasStream).toBe(true);
+      expect(records[0].offset).toBe(position);
+      expect(records[records.length - 1].offset).toBe(11);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
 describe('PartitionReader, stream mode, backpressure', () => {
   it('a reader that stops fetching stops its stream at maxBufferedBytes, and then reads on without a gap', async () => {
     const { connection } = fixture;
