@@ -34,10 +34,14 @@
  * reader asks the broker's high watermark when it does not know of any).
  * Retriable errors are retried with backoff; an offset outside the log
  * either fails (OFFSET_OUT_OF_RANGE, naming both bounds) or, with
- * `offsetReset`, moves to the log start or the high watermark. close()
- * cancels the stream, and a fetch() waiting then rejects with CLIENT_CLOSED.
- * Leaving a `for await` loop over the reader (break, return, throw) closes
- * its stream; a later fetch() opens a new one.
+ * `offsetReset`, moves to the log start or the high watermark. A stream
+ * that gave up on retriable errors while nobody was fetching (the caller
+ * busy elsewhere) is reopened once, with the full retry budget, by the next
+ * fetch() instead of failing it: the broker may well be back by then; only
+ * failures the fetch waited through count against it. close() cancels the
+ * stream, and a fetch() waiting then rejects with CLIENT_CLOSED. Leaving a
+ * `for await` loop over the reader (break, return, throw) closes its
+ * stream; a later fetch() opens a new one.
  *
  * Not safe for concurrent fetch() calls: one caller drives a reader.
  */
@@ -111,6 +115,11 @@ export class PartitionReader {
     return this.stream !== undefined;
   }
 
+  /** 'stream' mode: why the stream stopped for good, until a fetch() reports it or reopens the stream. */
+  get streamFailure(): BrookError | undefined {
+    return this.stream?.failure;
+  }
+
   /** Moves the reader; the next fetch starts there. */
   seek(position: StartPosition): void {
     this.ahead = undefined;
@@ -172,8 +181,10 @@ export class PartitionReader {
 
   /** 'stream' mode: undefined when the position moved under it (seek, offsetReset) and fetch() should start over. */
   private async fetchStreamed(offset: number, deadline: number, maxWaitMs: number, signal?: AbortSignal): Promise<FetchResult | undefined> {
+    // A failure the stream recorded before this call, while nobody waited on it.
+    let stale = this.stream && this.streamPosition === offset ? this.stream.failure : undefined;
     if (!this.stream || this.streamPosition !== offset) this.openStream(offset);
-    const stream = this.stream!;
+    let stream = this.stream!;
     let probed = -1; // the high watermark from ListOffsets, asked at most once per call
     for (;;) {
       if (this.closed) throw this.closedError();
@@ -187,6 +198,13 @@ export class PartitionReader {
       if (stream.failure) {
         const failure = stream.failure;
         this.dropStream();
+        if (failure === stale && failure.retriable) {
+          // The stream ran out of retries while the caller was busy elsewhere;
+          // the broker may be back. One more stream, with the full retry budget.
+          stale = undefined;
+          stream = this.openStream(offset);
+          continue;
+        }
         if (failure.code === 'OFFSET_OUT_OF_RANGE' && this.options.offsetReset) {
           this.seek(this.options.offsetReset);
           return undefined;

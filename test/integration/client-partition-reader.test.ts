@@ -247,6 +247,34 @@ describe('PartitionReader, stream mode, backpressure', () => {
   }, 60_000);
 });
 
+describe('PartitionReader, stream mode, a stream that gave up while nobody fetched', () => {
+  const broker = useFixedPortBroker('reader-stale');
+
+  it('is reopened by the next fetch, which reads on once the broker is back', async () => {
+    await broker.start();
+    const connection = new Connection({ addr: broker.addr });
+    const topic = await createTopic(connection, 'stale');
+    await produce(connection, topic, 0, 10, 10);
+    // Two quick retries: the stream gives up within a second of the kill.
+    const reader = new PartitionReader(connection, topic, 0, 0, { maxWaitMs: 200, retry: { retries: 2, initialBackoffMs: 50, maxBackoffMs: 100, multiplier: 2, jitter: 0 } });
+    try {
+      await readExactly(reader, 10, 0);
+      await broker.kill();
+      await waitUntil(() => reader.streamFailure !== undefined, 'the stream gives up');
+      expect(reader.streamFailure!.retriable).toBe(true);
+      await broker.start();
+      // The connection is back (this producer's retries wait for it), and so is the record.
+      await produce(connection, topic, 10, 11, 1, { retry: QUICK_RETRY });
+      const seen = await readExactly(reader, 1, 10);
+      expect(seen.map((r) => r.offset)).toEqual([10]);
+      expect(reader.streamFailure).toBeUndefined();
+    } finally {
+      reader.close();
+      connection.close();
+    }
+  }, 60_000);
+});
+
 describe.each<ReaderMode>(['stream', 'fetch'])('PartitionReader, %s mode, across a broker restart', (mode) => {
   const broker = useFixedPortBroker(`reader-${mode}`);
 
