@@ -39,9 +39,10 @@
  * busy elsewhere) is reopened once, with the full retry budget, by the next
  * fetch() instead of failing it: the broker may well be back by then; only
  * failures the fetch waited through count against it. close() cancels the
- * stream, and a fetch() waiting then rejects with CLIENT_CLOSED. Leaving a
- * `for await` loop over the reader (break, return, throw) closes its
- * stream; a later fetch() opens a new one.
+ * stream and aborts any retries (ListOffsets included), and a fetch()
+ * waiting then rejects with CLIENT_CLOSED at once. Leaving a `for await`
+ * loop over the reader (break, return, throw) closes its stream; a later
+ * fetch() opens a new one.
  *
  * Not safe for concurrent fetch() calls: one caller drives a reader.
  */
@@ -86,8 +87,11 @@ export class PartitionReader {
   private stream: PartitionStream | undefined;
   private streamPosition = -1;
   private closed = false;
-  private markClosed!: () => void;
-  private readonly whenClosed = new Promise<void>((resolve) => (this.markClosed = resolve));
+  /** Aborted by close(): ends retries and waits of a pending fetch(). */
+  private readonly closing = new AbortController();
+  /** The caller's latest signal and its combination with `closing` (a caller usually passes the same signal to every fetch). */
+  private callerSignal: AbortSignal | undefined;
+  private combinedSignal: AbortSignal | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -138,7 +142,7 @@ export class PartitionReader {
     this.closed = true;
     this.ahead = undefined;
     this.dropStream();
-    this.markClosed();
+    this.closing.abort();
   }
 
   get isClosed(): boolean {
@@ -154,10 +158,49 @@ export class PartitionReader {
     this.stream = undefined;
   }
 
-  private async currentPosition(signal?: AbortSignal): Promise<number> {
-    if (this.position === undefined) {
-      this.position = await withRetry(() => resolveOffset(this.connection, this.topic, this.partition, this.start), this.options.retry, signal);
+  /** `signal` or close(), whichever aborts first. */
+  private abortSignal(signal: AbortSignal | undefined): AbortSignal {
+    if (!signal) return this.closing.signal;
+    if (signal !== this.callerSignal) {
+      this.callerSignal = signal;
+      this.combinedSignal = AbortSignal.any([signal, this.closing.signal]);
     }
+    return this.combinedSignal!;
+  }
+
+  /** `promise`, or CLIENT_CLOSED as soon as close() is called (`promise` is then left to settle unobserved). */
+  private untilClosed<T>(promise: Promise<T>): Promise<T> {
+    const closing = this.closing.signal;
+    if (closing.aborted) {
+      promise.catch(() => undefined);
+      return Promise.reject(this.closedError());
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onClose = (): void => {
+        promise.catch(() => undefined);
+        reject(this.closedError());
+      };
+      closing.addEventListener('abort', onClose, { once: true });
+      promise.then(
+        (value) => {
+          closing.removeEventListener('abort', onClose);
+          resolve(value);
+        },
+        (e: unknown) => {
+          closing.removeEventListener('abort', onClose);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** ListOffsets with retries, ended by `signal` or close(). */
+  private resolveWithRetry(position: StartPosition, signal: AbortSignal | undefined): Promise<number> {
+    return this.untilClosed(withRetry(() => resolveOffset(this.connection, this.topic, this.partition, position), this.options.retry, this.abortSignal(signal)));
+  }
+
+  private async currentPosition(signal?: AbortSignal): Promise<number> {
+    if (this.position === undefined) this.position = await this.resolveWithRetry(this.start, signal);
     return this.position;
   }
 
@@ -227,7 +270,7 @@ export class PartitionReader {
       // go by, or when asked to answer at once, the broker is asked: new
       // records may be on their way in the stream.
       if (probed < 0 && (maxWaitMs === 0 || stream.highWatermark < 0)) {
-        probed = await withRetry(() => resolveOffset(this.connection, this.topic, this.partition, 'latest'), this.options.retry, signal);
+        probed = await this.resolveWithRetry('latest', signal);
         continue;
       }
       return this.noRecords(known);
@@ -277,13 +320,7 @@ export class PartitionReader {
       let response = ahead && ahead.offset === offset && ahead.maxWaitMs === maxWaitMs ? await ahead.reply : undefined;
       if (this.position !== offset) return undefined; // seek() meanwhile
       if (!response) {
-        const reply = withRetry(() => this.request(offset, maxWaitMs), this.options.retry, signal);
-        await Promise.race([reply, this.whenClosed]);
-        if (this.closed) {
-          reply.catch(() => undefined);
-          throw this.closedError();
-        }
-        response = await reply;
+        response = await this.untilClosed(withRetry(() => this.request(offset, maxWaitMs), this.options.retry, this.abortSignal(signal)));
       }
       if (this.position !== offset) return undefined; // seek() during the fetch: its result is stale
       const bytes = response.recordBatches;

@@ -7,7 +7,7 @@
  * bounded buffer.
  */
 import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord, type ReaderMode } from '../../src/client';
-import { randomTopicName, useBroker, useFixedPortBroker } from '../helpers/broker';
+import { freePort, randomTopicName, useBroker, useFixedPortBroker } from '../helpers/broker';
 
 const fixture = useBroker();
 const QUICK_RETRY = { retries: 20, initialBackoffMs: 50, maxBackoffMs: 500, multiplier: 2, jitter: 0.2 };
@@ -175,6 +175,30 @@ describe.each<ReaderMode>(['stream', 'fetch'])('PartitionReader, %s mode', (mode
     await new Promise((r) => setTimeout(r, 300));
     iterated.close();
     await expect(loop).resolves.toBe(0);
+  });
+
+  it('close() ends a fetch that is retrying ListOffsets against an unreachable broker with CLIENT_CLOSED', async () => {
+    // Nobody listens on the port: every call fails with connection refused and
+    // is retried (for ~29 s with the default retry options).
+    const connection = new Connection({ addr: `127.0.0.1:${await freePort()}` });
+    try {
+      const starts: Array<{ start: 'earliest' | number; maxWaitMs: number }> = [
+        { start: 'earliest', maxWaitMs: 0 }, // resolving the start position
+        { start: 0, maxWaitMs: 0 }, // stream mode: asking the high watermark at once
+      ];
+      for (const { start, maxWaitMs } of starts) {
+        const reader = new PartitionReader(connection, 'nowhere', 0, start, { mode, maxWaitMs });
+        const waiting = reader.fetch().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        reader.close();
+        expect(await waiting).toMatchObject({ code: 'CLIENT_CLOSED' });
+      }
+    } finally {
+      connection.close();
+    }
   });
 
   it('a fetch waiting on a topic that is deleted fails with UNKNOWN_TOPIC', async () => {
