@@ -263,6 +263,12 @@ describe('PartitionReader, stream mode, backpressure', () => {
       await new Promise((r) => setTimeout(r, 1000));
       expect(reader.bufferedBytes).toBe(held);
       expect(reader.isStreamPaused).toBe(true);
+      // Nor does it pile up in the paused grpc-js stream's own buffer (an
+      // object-mode Readable: its length counts messages), which holds one
+      // message at most instead of Node's default 16.
+      const call = (reader as unknown as { stream: { call: { _readableState: { length: number; highWaterMark: number } } } }).stream.call;
+      expect(call._readableState.highWaterMark).toBe(1);
+      expect(call._readableState.length).toBeLessThanOrEqual(1);
       await readExactly(reader, total, 0, seen);
       expect(reader.bufferedBytes).toBeLessThan(maxBufferedBytes + maxBytes + 64 * 1024);
     } finally {
