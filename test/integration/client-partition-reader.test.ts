@@ -10,7 +10,10 @@ import { Admin, BrookError, Connection, PartitionReader, Producer, type Consumed
 import { freePort, randomTopicName, useBroker, useFixedPortBroker } from '../helpers/broker';
 
 const fixture = useBroker();
-const QUICK_RETRY = { retries: 20, initialBackoffMs: 50, maxBackoffMs: 500, multiplier: 2, jitter: 0.2 };
+// Quick to notice a broker that is back, patient with one that takes long to
+// come back (a slow CI machine): 50 ms doubling to 500 ms, then 500 ms
+// (+-20%) up to 80 times, at least ~30 s of connection refused in all.
+const QUICK_RETRY = { retries: 80, initialBackoffMs: 50, maxBackoffMs: 500, multiplier: 2, jitter: 0.2 };
 
 async function createTopic(connection: Connection, prefix: string): Promise<string> {
   const topic = randomTopicName(prefix);
