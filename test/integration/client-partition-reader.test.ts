@@ -2,9 +2,11 @@
  * The SDK's PartitionReader against a real broker, in both modes ('stream':
  * one Log.Subscribe stream; 'fetch': one Log.Fetch per call): every record
  * once and in order, tailing, seeks, OFFSET_OUT_OF_RANGE with and without
- * offsetReset, a deleted topic, close() during a waiting fetch, a SIGKILLed
- * and restarted broker; and a stream reader that stops fetching holds a
- * bounded buffer.
+ * offsetReset, a deleted topic, close() during a waiting fetch or during
+ * ListOffsets retries against an unreachable address, a SIGKILLed and
+ * restarted broker (also while nobody fetched, until the stream gave up);
+ * a stream reader that stops fetching holds a bounded buffer, and leaving a
+ * `for await` loop closes its stream.
  */
 import { Admin, BrookError, Connection, PartitionReader, Producer, type ConsumedRecord, type ReaderMode } from '../../src/client';
 import { freePort, randomTopicName, useBroker, useFixedPortBroker } from '../helpers/broker';
