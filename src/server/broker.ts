@@ -14,6 +14,7 @@
  * marker. A second signal exits at once.
  */
 import * as grpc from '@grpc/grpc-js';
+import { setMaxListeners } from 'events';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type http from 'http';
@@ -70,6 +71,9 @@ export class Broker {
   static async start(config: BrokerConfig, logger: Logger): Promise<Broker> {
     reserveHeap(config.heapReserveMb);
     const abort = new AbortController();
+    // Every long-polling Fetch and every Subscribe listens for shutdown: no
+    // "possible memory leak" warning past 10 of them.
+    setMaxListeners(0, abort.signal);
     let store: TopicStore | undefined;
     const metrics = new BrokerMetrics(() => store);
     const opened = Date.now();

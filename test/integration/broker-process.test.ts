@@ -76,3 +76,15 @@ it('serves /metrics, Health and reflection, and exits 0 on SIGTERM during a long
   clients.close();
   expect(broker.logs()).toContain('shut down cleanly');
 });
+
+it('serves many long polls at once without a listener-leak warning', async () => {
+  const broker = await startBroker();
+  const clients = grpcClients(broker.addr);
+  const topic = randomTopicName();
+  await clients.admin.CreateTopic({ name: topic, partitions: 1 });
+  // Each waiting Fetch listens for the broker's shutdown: more than Node's default limit of 10.
+  await Promise.all(Array.from({ length: 15 }, () => clients.log.Fetch({ topic, partition: 0, offset: 0, maxWaitMs: 300 })));
+  clients.close();
+  expect(await broker.stop()).toBe(0);
+  expect(broker.logs()).not.toContain('MaxListenersExceededWarning');
+});
