@@ -65,7 +65,11 @@ interface OwnedPartition {
   /** One past the last processed record; undefined until something is processed. */
   processed: number | undefined;
   committed: number | undefined;
+  /** The partition's last fetched records; `head` is the next one to hand out. */
   buffer: ConsumedRecord[];
+  head: number;
+  /** Wakes the partition's fetch loop: its buffer ran out, it was resumed, sought, released or the consumer stops. */
+  readonly drained: Signal;
   paused: boolean;
   releasing: boolean;
   fetchAbort: AbortController;
@@ -86,6 +90,7 @@ class Signal {
     });
   }
   notify(): void {
+    if (this.waiters.length === 0) return;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
@@ -112,14 +117,17 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private memberEpoch = 0;
   private heartbeatIntervalMs = 3000;
   private readonly owned = new Map<string, OwnedPartition>();
-  /** The record handed to the user and not yet known to be processed. */
+  /** `owned`'s values in order, rebuilt after `owned` changes (read once per record handed out). */
+  private ownedList: OwnedPartition[] | undefined;
+  /** The record handed to the user and not yet known to be processed, and its partition. */
   private current: ConsumedRecord | undefined;
+  private currentOwner: OwnedPartition | undefined;
+  /** Joined and given the first assignment (start() resolved). */
+  private running = false;
   private readonly progress = new Signal();
   private readonly recordsReady = new Signal();
   private readonly heartbeatNow = new Signal();
   private readonly stop = new AbortController();
-  /** Settles when the consumer stops (one listener, shared by every wait). */
-  private readonly stopped = abortPromise(this.stop.signal);
   private started: Promise<void> | undefined;
   private heartbeatLoop: Promise<void> | undefined;
   private autoCommitTimer: NodeJS.Timeout | undefined;
@@ -161,6 +169,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
     if (this.topics.length === 0) return Promise.reject(new BrookError('INVALID_ARGUMENT', 'subscribe() to at least one topic before consuming', { group: this.options.groupId }));
     if (!this.started) {
       this.started = this.heartbeat().then(() => {
+        this.running = true;
         this.heartbeatLoop = this.runHeartbeats();
         if (this.options.autoCommit) {
           this.autoCommitTimer = setInterval(() => {
@@ -183,7 +192,9 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private async runHeartbeats(): Promise<void> {
     let failures = 0;
     while (!this.stop.signal.aborted) {
-      await Promise.race([this.heartbeatNow.wait(this.heartbeatIntervalMs), this.stopped]);
+      // shutdown() notifies heartbeatNow after stopping. (A race with a promise that
+      // settles only at close would leave one reaction on it per wait.)
+      await this.heartbeatNow.wait(this.heartbeatIntervalMs);
       if (this.stop.signal.aborted) return;
       try {
         await this.heartbeat();
@@ -258,7 +269,8 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
         offsetReset: this.options.offsetReset,
         retry: this.options.retry,
       });
-      this.owned.set(k, { topic, partition, reader, processed: undefined, committed: start, buffer: [], paused: false, releasing: false, fetchAbort: new AbortController() });
+      this.owned.set(k, { topic, partition, reader, processed: undefined, committed: start, buffer: [], head: 0, drained: new Signal(), paused: false, releasing: false, fetchAbort: new AbortController() });
+      this.ownedList = undefined;
       taken.push({ topic, partition });
     }
     if (taken.length === 0) return;
@@ -279,6 +291,8 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       p.fetchAbort.abort();
       p.reader.close();
       p.buffer = [];
+      p.head = 0;
+      p.drained.notify();
     }
     // Wait for the record in the user's hands if it belongs to a released partition.
     while (this.current && partitions.some((p) => p.topic === this.current!.topic && p.partition === this.current!.partition) && !this.stop.signal.aborted) {
@@ -295,6 +309,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       this.report(e);
     }
     for (const p of partitions) this.owned.delete(partitionKey(p.topic, p.partition));
+    this.ownedList = undefined;
     this.heartbeatNow.notify();
   }
 
@@ -305,8 +320,10 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       p.releasing = true;
       p.fetchAbort.abort();
       p.reader.close();
+      p.drained.notify();
     }
     this.owned.clear();
+    this.ownedList = undefined;
     if (lost.length > 0) {
       try {
         await this.hooks.onRevoked?.(lost.map(({ topic, partition }) => ({ topic, partition })));
@@ -321,10 +338,10 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private async fetchLoop(p: OwnedPartition): Promise<void> {
     let failures = 0;
     const signal = p.fetchAbort.signal;
-    const aborted = abortPromise(signal);
     while (!signal.aborted && !this.stop.signal.aborted) {
-      if (p.paused || p.buffer.length > 0) {
-        await Promise.race([this.progress.wait(), aborted, this.stopped]);
+      if (p.paused || p.head < p.buffer.length) {
+        // Woken once the buffer runs out (not per record handed out), or on resume, seek, release, stop.
+        await p.drained.wait();
         continue;
       }
       try {
@@ -333,6 +350,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
         if (signal.aborted) return;
         if (records.length > 0) {
           p.buffer = records;
+          p.head = 0;
           this.recordsReady.notify();
         }
       } catch (e) {
@@ -359,49 +377,65 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private markProcessed(): void {
     const record = this.current;
     if (!record) return;
+    const p = this.currentOwner;
     this.current = undefined;
-    const p = this.owned.get(partitionKey(record.topic, record.partition));
+    this.currentOwner = undefined;
     if (p) p.processed = record.offset + 1;
     this.progress.notify();
   }
 
+  /**
+   * The next buffered record, taking partitions in turn: one partition's
+   * fetched records are handed out until they run out, then the next
+   * partition's. Sets `current`.
+   */
   private nextBuffered(): ConsumedRecord | undefined {
-    const candidates = [...this.owned.values()];
+    const candidates = (this.ownedList ??= [...this.owned.values()]);
     for (let i = 0; i < candidates.length; i++) {
       const p = candidates[(this.rotation + i) % candidates.length];
-      if (p.releasing || p.paused || p.buffer.length === 0) continue;
-      const record = p.buffer.shift()!;
-      if (p.buffer.length === 0) {
+      if (p.releasing || p.paused || p.head >= p.buffer.length) continue;
+      const record = p.buffer[p.head++];
+      if (p.head >= p.buffer.length) {
+        p.buffer = [];
+        p.head = 0;
         this.rotation = (this.rotation + i + 1) % Math.max(1, candidates.length);
-        this.progress.notify(); // the fetch loop may fetch again
+        p.drained.notify(); // its fetch loop fetches again
       }
+      this.current = record;
+      this.currentOwner = p;
       return record;
     }
     return undefined;
+  }
+
+  /** The next record when one is buffered and nothing needs waiting for; undefined otherwise (then next() waits). */
+  private nextNow(): ConsumedRecord | undefined {
+    if (!this.running || this.closing || this.failure || this.stop.signal.aborted) return undefined;
+    this.markProcessed();
+    return this.nextBuffered();
   }
 
   /** The next record, waiting for one; undefined once the consumer is closed. */
   async next(): Promise<ConsumedRecord | undefined> {
     this.markProcessed();
     if (this.closing) return undefined;
-    await this.start();
+    if (!this.running) await this.start();
     for (;;) {
       if (this.failure) throw this.failure;
       // Once close() begins nothing more is handed out: what close() commits is all that was processed.
       if (this.closing || this.stop.signal.aborted) return undefined;
       const record = this.nextBuffered();
-      if (record) {
-        this.current = record;
-        return record;
-      }
-      await Promise.race([this.recordsReady.wait(), this.stopped]);
+      if (record) return record;
+      // fail() and shutdown() notify recordsReady, so no race with `stopped` (one reaction left on it per wait).
+      await this.recordsReady.wait();
     }
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord> {
     try {
       for (;;) {
-        const record = await this.next();
+        // Records already fetched are handed out without a promise each.
+        const record = this.nextNow() ?? (await this.next());
         if (record === undefined) return;
         yield record;
       }
@@ -465,9 +499,10 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
     const p = this.owned.get(partitionKey(topic, partition));
     if (!p) throw new BrookError('INVALID_ARGUMENT', `cannot seek ${topic}/${partition}: not assigned to this member`, { topic, partition, offset, group: this.options.groupId });
     p.buffer = [];
+    p.head = 0;
     p.reader.seek(offset);
     p.processed = offset;
-    this.progress.notify();
+    p.drained.notify();
   }
 
   /** Stops yielding and fetching these partitions until resume(). */
@@ -481,9 +516,11 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   resume(partitions: TopicPartition[]): void {
     for (const { topic, partition } of partitions) {
       const p = this.owned.get(partitionKey(topic, partition));
-      if (p) p.paused = false;
+      if (p) {
+        p.paused = false;
+        p.drained.notify();
+      }
     }
-    this.progress.notify();
     this.recordsReady.notify();
   }
 
@@ -506,22 +543,20 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       for (const p of this.owned.values()) {
         p.fetchAbort.abort();
         p.reader.close();
+        p.drained.notify();
       }
       this.recordsReady.notify();
       this.progress.notify();
+      this.heartbeatNow.notify();
       await this.heartbeatLoop?.catch(() => undefined);
       if (joined && this.memberId !== '') {
         await this.connection.leave({ groupId: this.options.groupId, memberId: this.memberId, memberEpoch: this.memberEpoch }).catch((e) => this.hooks.onError?.(e));
       }
       this.owned.clear();
+      this.ownedList = undefined;
       if (this.ownsConnection) this.connection.close();
     }
   }
-}
-
-function abortPromise(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 /** Where a standalone consumer's topic partitions start. */
