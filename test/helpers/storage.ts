@@ -74,58 +74,105 @@ export function recordingLogger(): StorageLogger & { lines: Array<{ level: strin
 
 /**
  * What a test may put around each file's I/O. Every hook gets the real call
- * as its last argument and decides whether, when and how to make it.
+ * as its last argument and decides whether, when and how to make it. Errors
+ * a hook throws reach the storage engine as the real file system's would,
+ * as BrookErrors (ENOSPC as DISK_FULL; see storageError).
  */
 export interface FileSystemHooks {
   writev?(file: string, buffers: readonly Buffer[], position: number, write: (buffers: readonly Buffer[], position: number) => Promise<void>): Promise<void>;
+  /**
+   * Around writevDurable (the write and its flush in one call, what
+   * flush.policy=always uses), with the real durable write as `write`.
+   * Without it, the `writev` hook is put around durable writes too.
+   */
+  writevDurable?(file: string, buffers: readonly Buffer[], position: number, write: (buffers: readonly Buffer[], position: number) => Promise<void>): Promise<void>;
   datasync?(file: string, sync: () => Promise<void>): Promise<void>;
   truncate?(file: string, length: number, truncate: (length: number) => Promise<void>): Promise<void>;
 }
 
+export interface WrapOptions {
+  /** false: the files offer no writevDurable, so the engine writes and fdatasyncs separately (as over a file system without it). Default true. */
+  durableWrites?: boolean;
+}
+
 /** `base` with `hooks` around the writes, syncs and truncations of every file it opens; everything else passes through. */
-export function wrapFileSystem(base: StorageFileSystem, hooks: FileSystemHooks): StorageFileSystem {
+export function wrapFileSystem(base: StorageFileSystem, hooks: FileSystemHooks, options: WrapOptions = {}): StorageFileSystem {
+  const hooked = async <T>(file: string, action: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (e) {
+      throw storageError(e, file, action);
+    }
+  };
   return {
     ...base,
-    async open(file: string, options?: { create?: boolean }): Promise<StorageFile> {
-      const inner = await base.open(file, options);
+    async open(file: string, openOptions?: { create?: boolean }): Promise<StorageFile> {
+      const inner = await base.open(file, openOptions);
       const write = inner.writev.bind(inner);
       const sync = inner.datasync.bind(inner);
       const truncate = inner.truncate.bind(inner);
-      return {
+      const wrapped: StorageFile = {
         path: inner.path,
         read: inner.read.bind(inner),
         size: inner.size.bind(inner),
         close: inner.close.bind(inner),
-        writev: (buffers, position) => (hooks.writev ? hooks.writev(file, buffers, position, write) : write(buffers, position)),
-        datasync: () => (hooks.datasync ? hooks.datasync(file, sync) : sync()),
-        truncate: (length) => (hooks.truncate ? hooks.truncate(file, length, truncate) : truncate(length)),
+        writev: (buffers, position) => (hooks.writev ? hooked(file, 'write', () => hooks.writev!(file, buffers, position, write)) : write(buffers, position)),
+        datasync: () => (hooks.datasync ? hooked(file, 'fdatasync', () => hooks.datasync!(file, sync)) : sync()),
+        truncate: (length) => (hooks.truncate ? hooked(file, 'truncate', () => hooks.truncate!(file, length, truncate)) : truncate(length)),
       };
+      if (options.durableWrites !== false && inner.writevDurable !== undefined) {
+        const writeDurable = inner.writevDurable.bind(inner);
+        const hook = hooks.writevDurable ?? hooks.writev;
+        wrapped.writevDurable = (buffers, position) => (hook ? hooked(file, 'write', () => hook(file, buffers, position, writeDurable)) : writeDurable(buffers, position));
+        if (inner.endDurableWrites !== undefined) wrapped.endDurableWrites = inner.endDurableWrites.bind(inner);
+      }
+      return wrapped;
     },
   };
 }
 
-/** Wraps a file system to count fdatasync calls and writes, and to fail the next write on demand. */
-export function instrumentedFileSystem(base: StorageFileSystem): StorageFileSystem & {
+/**
+ * Wraps a file system to count fdatasync calls and writes, and to fail the
+ * next write on demand. A durable write (writevDurable: a write and its
+ * flush in one call) counts as a write and as an fdatasync, and also in
+ * `durableWrites`; a failed one lands half its bytes through the durable
+ * path, as the plain write does through writev.
+ */
+export function instrumentedFileSystem(
+  base: StorageFileSystem,
+  options: WrapOptions = {},
+): StorageFileSystem & {
   datasyncs: number;
   writes: number;
+  durableWrites: number;
   failNextWrite?: NodeJS.ErrnoException;
 } {
-  const counters = { datasyncs: 0, writes: 0, failNextWrite: undefined as NodeJS.ErrnoException | undefined };
-  const wrapped = wrapFileSystem(base, {
-    async writev(file, buffers, position, write) {
-      counters.writes++;
-      const failure = counters.failNextWrite;
-      if (!failure) return write(buffers, position);
-      counters.failNextWrite = undefined;
-      // Half the bytes land, then the error: what a full disk looks like.
-      const all = Buffer.concat(buffers as Buffer[]);
-      await write([all.subarray(0, Math.floor(all.length / 2))], position);
-      throw storageError(failure, file, 'write');
+  const counters = { datasyncs: 0, writes: 0, durableWrites: 0, failNextWrite: undefined as NodeJS.ErrnoException | undefined };
+  const countedWrite = async (file: string, buffers: readonly Buffer[], position: number, write: (buffers: readonly Buffer[], position: number) => Promise<void>): Promise<void> => {
+    counters.writes++;
+    const failure = counters.failNextWrite;
+    if (!failure) return write(buffers, position);
+    counters.failNextWrite = undefined;
+    // Half the bytes land, then the error: what a full disk looks like.
+    const all = Buffer.concat(buffers as Buffer[]);
+    await write([all.subarray(0, Math.floor(all.length / 2))], position);
+    throw storageError(failure, file, 'write');
+  };
+  const wrapped = wrapFileSystem(
+    base,
+    {
+      writev: countedWrite,
+      writevDurable(file, buffers, position, writeDurable) {
+        counters.durableWrites++;
+        counters.datasyncs++;
+        return countedWrite(file, buffers, position, writeDurable);
+      },
+      datasync(_file, sync) {
+        counters.datasyncs++;
+        return sync();
+      },
     },
-    datasync(_file, sync) {
-      counters.datasyncs++;
-      return sync();
-    },
-  });
+    options,
+  );
   return Object.assign(counters, wrapped);
 }

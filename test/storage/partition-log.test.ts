@@ -1,3 +1,4 @@
+import fs from 'fs';
 import path from 'path';
 import { ManualClock } from '../../src/common/clock';
 import { isBrookError } from '../../src/common/errors';
@@ -234,26 +235,46 @@ describe('PartitionLog durability', () => {
     await log.close();
   });
 
-  it('undoes a failed write (disk full) and keeps working', async () => {
-    const fileSystem = instrumentedFileSystem(nodeFileSystem);
+  it.each([
+    ['one durable write (O_DSYNC)', true],
+    ['writev, then fdatasync', false],
+  ])('undoes a write that failed half done for a full disk, written as %s, and keeps working', async (_path, durableWrites) => {
+    const fileSystem = instrumentedFileSystem(nodeFileSystem, { durableWrites });
     const log = await open({}, { fileSystem });
     await log.append(makeBatch(2, { tag: 'ok' }));
     const size = log.sizeBytes;
+    const logFile = path.join(dir, 'p0', `${'0'.repeat(20)}.log`);
+    const kept = fs.readFileSync(logFile).subarray(0, size);
+    const durableBefore = fileSystem.durableWrites;
     fileSystem.failNextWrite = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-    const results = await Promise.allSettled([log.append(makeBatch(3)), log.append(makeBatch(3))]);
+    const results = await Promise.allSettled([log.append(makeBatch(3, { tag: 'lost' })), log.append(makeBatch(3, { tag: 'lost' }))]);
     for (const r of results) {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason.code).toBe('DISK_FULL');
     }
+    // The failed round went the way the test names: half of it reached the file, then the error.
+    expect(fileSystem.durableWrites - durableBefore).toBe(durableWrites ? 1 : 0);
     expect(log.highWatermark).toBe(2);
     expect(log.logEndOffset).toBe(2);
     expect(log.sizeBytes).toBe(size);
+    // Nothing of the half-written round is left: the file ends where the log does.
+    expect(fs.readFileSync(logFile).equals(kept)).toBe(true);
+    // Space is back: the refused offsets go to the next batch, once each.
     const r = await log.append(makeBatch(1, { tag: 'after' }));
     expect(r.baseOffset).toBe(2);
-    expect((await readAll(log)).map((x) => x.value)).toEqual(['ok-0', 'ok-1', 'after-0']);
+    expect(fileSystem.durableWrites - durableBefore).toBe(durableWrites ? 2 : 0);
+    expect(await readAll(log)).toEqual([
+      { offset: 0, timestampMs: expect.any(Number), value: 'ok-0' },
+      { offset: 1, timestampMs: expect.any(Number), value: 'ok-1' },
+      { offset: 2, timestampMs: expect.any(Number), value: 'after-0' },
+    ]);
     await log.close();
     const reopened = await open({}, { clean: false });
-    expect((await readAll(reopened)).map((x) => x.value)).toEqual(['ok-0', 'ok-1', 'after-0']);
+    expect((await readAll(reopened)).map((x) => [x.offset, x.value])).toEqual([
+      [0, 'ok-0'],
+      [1, 'ok-1'],
+      [2, 'after-0'],
+    ]);
     await reopened.close();
   });
 });
