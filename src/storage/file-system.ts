@@ -27,8 +27,11 @@ export interface StorageFile {
    * Optional: `writev` that resolves only once the bytes are durable, as
    * after `writev` then `datasync`. `nodeFileSystem` writes through a second
    * descriptor opened with O_DSYNC: one trip through libuv's thread pool
-   * instead of two. A failure may come from the write or from the flush (an
-   * EIO cannot tell which). Callers fall back to writev + datasync without it.
+   * instead of two; when that descriptor cannot be opened (EMFILE, say), the
+   * call writes through the file's own descriptor and fdatasyncs it, and
+   * tries the open again next time. A failure may come from the write or
+   * from the flush (an EIO cannot tell which). Callers fall back to writev +
+   * datasync without it.
    */
   writevDurable?(buffers: readonly Buffer[], position: number): Promise<void>;
   /** Optional: no writevDurable for a while (a sealed segment); lets go of what it keeps open for them. */
@@ -94,13 +97,20 @@ class NodeFile implements StorageFile {
 
   async writevDurable(buffers: readonly Buffer[], position: number): Promise<void> {
     if (this.closed) throw storageError(new Error('file is closed'), this.path, 'write');
-    this.durableFd ??= call<number>(this.path, 'open', (cb) => fs.open(this.path, fs.constants.O_WRONLY | fs.constants.O_DSYNC, cb));
-    let fd: number;
+    const opening = (this.durableFd ??= call<number>(this.path, 'open', (cb) => fs.open(this.path, fs.constants.O_WRONLY | fs.constants.O_DSYNC, cb)));
+    let fd: number | undefined;
     try {
-      fd = await this.durableFd;
-    } catch (e) {
-      this.durableFd = undefined;
-      throw e;
+      fd = await opening;
+    } catch {
+      // Nothing is written yet. Failing here would count as a failed flush
+      // and take the partition offline (see LogSegment.append), for a
+      // descriptor this call can do without.
+      if (this.durableFd === opening) this.durableFd = undefined;
+    }
+    if (fd === undefined) {
+      await this.writevTo(this.fd, buffers, position);
+      await this.datasync();
+      return;
     }
     await this.writevTo(fd, buffers, position);
   }

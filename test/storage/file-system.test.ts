@@ -30,6 +30,42 @@ describe('nodeFileSystem durable writes', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('aXYdefgh');
   });
 
+  it('writes and fdatasyncs through its own descriptor when the O_DSYNC one cannot be opened (EMFILE), and opens it again next time', async () => {
+    dir = await makeTempDir();
+    const file = path.join(dir, 'e.log');
+    const handle = await nodeFileSystem.open(file, { create: true });
+    const fds = openFds();
+    const realOpen = fs.open;
+    let refused = 0;
+    const open = jest.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
+      const flags = args[1];
+      if (typeof flags === 'number' && (flags & fs.constants.O_DSYNC) !== 0 && refused < 1) {
+        refused++;
+        const callback = args[args.length - 1] as (e: NodeJS.ErrnoException) => void;
+        process.nextTick(callback, Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE', errno: -24, syscall: 'open' }));
+        return;
+      }
+      return (realOpen as unknown as (...a: unknown[]) => void)(...args);
+    }) as never);
+    const fdatasync = jest.spyOn(fs, 'fdatasync');
+    try {
+      await handle.writevDurable!([Buffer.from('abc'), Buffer.from('de')], 0);
+      expect(refused).toBe(1);
+      expect(fdatasync).toHaveBeenCalledTimes(1); // durable before it resolved
+      expect(openFds()).toBe(fds);
+      expect(fs.readFileSync(file, 'utf8')).toBe('abcde');
+      await handle.writevDurable!([Buffer.from('fg')], 5);
+      expect(fdatasync).toHaveBeenCalledTimes(1);
+      expect(openFds()).toBe(fds + 1);
+      expect(fs.readFileSync(file, 'utf8')).toBe('abcdefg');
+    } finally {
+      open.mockRestore();
+      fdatasync.mockRestore();
+      await handle.close();
+    }
+    expect(openFds()).toBe(fds - 1);
+  });
+
   it('refuses a durable write to a closed file', async () => {
     dir = await makeTempDir();
     const handle = await nodeFileSystem.open(path.join(dir, 'g.log'), { create: true });
