@@ -541,6 +541,45 @@ describe('PartitionLog tail cache', () => {
     expect(decodeAll((await log.read(3, 1 << 20)).data).map((x) => x.value)).toEqual(['after-0', 'after-1']);
     await log.close();
   });
+
+  it('holds at most 64 MiB across all the partitions of the process, and a closed log gives its share back', async () => {
+    const fileSystem = countingReads();
+    // Every batch is a small view into one 256 KiB ArrayBuffer, which it keeps
+    // alive: the cache counts 256 KiB for each, the most one partition holds.
+    // 64 MiB is 256 of them; 270 partitions append one each.
+    const slab = new ArrayBuffer(256 * 1024);
+    const viewOf = (bytes: Buffer, slot: number): Buffer => {
+      const view = Buffer.from(slab, slot * 512, bytes.length);
+      bytes.copy(view);
+      return view;
+    };
+    const partitions = 270;
+    const logs: PartitionLog[] = [];
+    try {
+      const opening = Array.from({ length: partitions }, (_, i) =>
+        PartitionLog.open({ dir: path.join(dir, `p${i}`), topic: 't', partition: i, config: parseTopicConfig({ 'flush.policy': 'never' }), clock: clock(), logger: silentLogger, fileSystem, cleanShutdown: true }),
+      );
+      for (const opened of await Promise.allSettled(opening)) if (opened.status === 'fulfilled') logs.push(opened.value);
+      expect(logs).toHaveLength(partitions);
+      for (const [i, log] of logs.entries()) await log.append(viewOf(makeBatch(1, { tag: `p${i}` }), i));
+      let fromMemory = 0;
+      for (const [i, log] of logs.entries()) {
+        const before = fileSystem.logReads;
+        expect(decodeAll((await log.read(0, 1 << 20)).data).map((x) => x.value)).toEqual([`p${i}-0`]);
+        if (fileSystem.logReads === before) fromMemory++;
+      }
+      expect(fromMemory).toBeLessThanOrEqual(256);
+      expect(fromMemory).toBeGreaterThan(200);
+    } finally {
+      await Promise.all(logs.map((log) => log.close()));
+    }
+    const log = await PartitionLog.open({ dir: path.join(dir, 'last'), topic: 't', partition: 0, config: parseTopicConfig({ 'flush.policy': 'never' }), clock: clock(), logger: silentLogger, fileSystem, cleanShutdown: true });
+    await log.append(viewOf(makeBatch(1, { tag: 'last' }), 300));
+    const before = fileSystem.logReads;
+    expect(decodeAll((await log.read(0, 1 << 20)).data).map((x) => x.value)).toEqual(['last-0']);
+    expect(fileSystem.logReads).toBe(before);
+    await log.close();
+  });
 });
 
 describe('PartitionLog segments and retention', () => {
