@@ -356,6 +356,15 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       }
     };
 
+    // The call's signal wakes every followed partition through one listener:
+    // one each would pass Node's limit of 10 listeners per EventTarget at 11
+    // partitions and print a MaxListenersExceededWarning.
+    const wakeOnAbort = new Set<() => void>();
+    const onAbort = (): void => {
+      for (const wake of wakeOnAbort) wake();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+
     // One set of listeners per followed partition for the subscription's
     // life, not one per wait (waitForHighWatermark's Promise, closures and
     // three listener additions and removals on every pushed response).
@@ -374,7 +383,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       if (log.getMaxListeners() !== 0) log.setMaxListeners(0); // one per subscription: there may be thousands
       log.on('highWatermark', onChange);
       log.on('closed', onChange);
-      signal.addEventListener('abort', onChange);
+      wakeOnAbort.add(onChange);
       try {
         while (!signal.aborted) {
           // Checked and armed in one synchronous step: no advance can slip between.
@@ -391,13 +400,14 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
       } finally {
         log.off('highWatermark', onChange);
         log.off('closed', onChange);
-        signal.removeEventListener('abort', onChange);
+        wakeOnAbort.delete(onChange);
       }
     };
     try {
       await Promise.all(partitions.map(follow));
     } finally {
-      controller.abort();
+      controller.abort(); // ends the other partitions' loops when one failed
+      signal.removeEventListener('abort', onAbort);
     }
   }
 

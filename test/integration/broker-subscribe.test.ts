@@ -123,3 +123,23 @@ it('a Subscribe stream and a long-poll Fetch end with NOT_FOUND when their topic
   expect(streamError.details).toContain(topic);
   expect(fetchError).toMatchObject({ code: 5 });
 });
+
+it('a Subscribe to 12 partitions prints no MaxListenersExceededWarning', async () => {
+  // Its own broker, stopped before its output is read: all of it is in.
+  const own = await startBroker({ config: { 'topic.flush.policy': 'never' } });
+  const ownClients = grpcClients(own.addr);
+  try {
+    const topic = randomTopicName();
+    await ownClients.admin.CreateTopic({ name: topic, partitions: 12 });
+    const stream = ownClients.log.raw.Subscribe({ topic, position: 'START_POSITION_EARLIEST' }) as grpc.ClientReadableStream<Fetched>;
+    const done = collect(stream, 12);
+    for (let partition = 0; partition < 12; partition++) await ownClients.log.Produce({ topic, partition, records: [{ value: Buffer.from(`${partition}`) }] });
+    const seen = await done;
+    stream.cancel();
+    expect(seen.map((s) => s[0]).sort((a, b) => a - b)).toEqual([...Array(12).keys()]);
+  } finally {
+    ownClients.close();
+    expect(await own.stop()).toBe(0);
+  }
+  expect(own.logs()).not.toContain('MaxListenersExceededWarning');
+});

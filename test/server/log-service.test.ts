@@ -58,14 +58,19 @@ class MemoryPartition extends EventEmitter {
   }
 }
 
-/** `closedMeans`: what a closed partition stands for — its topic deleted, or the broker shutting down (the store still hands it out). */
-function serviceOver(partition: MemoryPartition, clock = new ManualClock(), closedMeans: 'deleted' | 'shutdown' = 'deleted') {
+/**
+ * Topic 't' over `partitions` (one, or several numbered from 0). `closedMeans`: what a closed partition stands
+ * for — its topic deleted, or the broker shutting down (the store still hands it out).
+ */
+function serviceOver(partitions: MemoryPartition | MemoryPartition[], clock = new ManualClock(), closedMeans: 'deleted' | 'shutdown' = 'deleted') {
+  const all = Array.isArray(partitions) ? partitions : [partitions];
   const store = {
     partition: (topic: string, p: number): PartitionStore => {
-      if (topic !== 't' || p !== 0 || (partition.isClosed && closedMeans === 'deleted')) throw new BrookError('UNKNOWN_TOPIC', `no ${topic}/${p}`);
+      const partition = all[p];
+      if (topic !== 't' || partition === undefined || (partition.isClosed && closedMeans === 'deleted')) throw new BrookError('UNKNOWN_TOPIC', `no ${topic}/${p}`);
       return partition;
     },
-    describeTopic: async () => ({ partitionCount: 1 }),
+    describeTopic: async () => ({ partitionCount: all.length }),
   };
   const counter = { inc: () => undefined };
   const shutdown = new AbortController();
@@ -206,5 +211,41 @@ describe('createLogService', () => {
     cancel();
     await ended;
     expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
+  });
+
+  it('a Subscribe to 12 partitions keeps one listener on its call signal, not one per partition (11 print a MaxListenersExceededWarning)', async () => {
+    const partitions = Array.from({ length: 12 }, () => new MemoryPartition());
+    const { subscribe } = serviceOver(partitions);
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    // The call's own AbortController, to look at its signal's listeners.
+    const RealAbortController = AbortController;
+    const controllers: AbortController[] = [];
+    const spy = jest.spyOn(globalThis, 'AbortController').mockImplementation(() => {
+      const controller = new RealAbortController();
+      controllers.push(controller);
+      return controller;
+    });
+    let subscription: ReturnType<typeof subscribe>;
+    try {
+      subscription = subscribe({ topic: 't', partitions: [], start: 'position', position: 'START_POSITION_EARLIEST', maxBytes: 0, raw: false });
+      await tick();
+    } finally {
+      spy.mockRestore();
+    }
+    const { written, ended, cancel } = subscription;
+    expect(controllers).toHaveLength(1);
+    const signal = controllers[0].signal;
+    for (const [i, partition] of partitions.entries()) {
+      expect(partition.listenerCount('highWatermark')).toBe(1);
+      await partition.append(encodeRecordBatch([{ key: null, value: Buffer.from(`p${i}`), headers: [] }]));
+    }
+    await tick();
+    expect(written).toHaveLength(12);
+    expect(getEventListeners(signal, 'abort').length).toBeLessThanOrEqual(1);
+    // Cancelling still wakes and ends every partition's loop.
+    cancel();
+    await ended;
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    for (const partition of partitions) expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
   });
 });
