@@ -12,16 +12,57 @@ export function backoffDelayMs(attempt: number, retry: RetryOptions, random: () 
   return Math.max(0, Math.round(base * factor));
 }
 
+/** The sleeps waiting on a signal, and the one 'abort' listener that ends them all. */
+interface Sleepers {
+  readonly wakes: Set<() => void>;
+  readonly onAbort: () => void;
+}
+
+const sleepersBySignal = new WeakMap<AbortSignal, Sleepers>();
+
+/**
+ * Calls `wake` when `signal` aborts; returns what stops that. However many
+ * sleeps wait on one signal at once (a producer's partitions all back off on
+ * its close signal), the signal carries one listener: one per sleep would
+ * print a MaxListenersExceededWarning past 10.
+ */
+function whenAborted(signal: AbortSignal, wake: () => void): () => void {
+  let sleepers = sleepersBySignal.get(signal);
+  if (sleepers === undefined) {
+    const wakes = new Set<() => void>();
+    const entry: Sleepers = {
+      wakes,
+      onAbort: () => {
+        sleepersBySignal.delete(signal);
+        for (const w of [...wakes]) w();
+      },
+    };
+    sleepers = entry;
+    sleepersBySignal.set(signal, entry);
+    signal.addEventListener('abort', entry.onAbort, { once: true });
+  }
+  const entry = sleepers;
+  entry.wakes.add(wake);
+  return () => {
+    entry.wakes.delete(wake);
+    if (entry.wakes.size === 0 && sleepersBySignal.get(signal) === entry) {
+      sleepersBySignal.delete(signal);
+      signal.removeEventListener('abort', entry.onAbort);
+    }
+  };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; either way it leaves no timer or listener behind. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);
+    const stopWaiting = signal === undefined ? undefined : whenAborted(signal, done);
     function done(): void {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
+      stopWaiting?.();
       resolve();
     }
-    signal?.addEventListener('abort', done, { once: true });
   });
 }
 
