@@ -10,9 +10,10 @@
  *
  * Each step starts from a settled machine (see `settle`), so one system's
  * leftover work (dirty pages still being written back, the harness's
- * garbage) is not billed to the next. W4 runs once for WARMUP_E2E_MS on a
- * topic of its own, unrecorded, before the measured run: the first second
- * of a fresh connection (JIT, buffers, first segment) is not steady state.
+ * garbage) is not billed to the next. W1 and W4 run once first, unrecorded,
+ * on topics of their own (W1_WARMUP_RECORDS, WARMUP_E2E_MS): the first
+ * second of a fresh connection (JIT, buffers, first segment) is not steady
+ * state.
  */
 import { spawnSync } from 'child_process';
 import { BrookGrpcDriver, brokerAvailable, startBrook, type BrookServer } from './brook';
@@ -37,6 +38,9 @@ export interface RunOptions {
 }
 
 const STEP_TIMEOUT_MS = 300_000;
+/** W1's unrecorded warm-up run, per client: at most this many records, started within this budget. */
+const W1_WARMUP_RECORDS = 200_000;
+const W1_WARMUP_BUDGET_MS = 2000;
 /** W4's unrecorded warm-up run, per client. */
 const WARMUP_E2E_MS = 1000;
 const SETTLE_MS = 300;
@@ -114,6 +118,26 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
         return { value: null, error: errorMessage(err) };
       }
     };
+
+    // W1 warm-up, unrecorded: a short run per client on a topic of its own, so
+    // the measured runs do not include first-use costs (JIT, connections,
+    // buffers, a broker's first segment).
+    const warmupRecords = Math.min(profile.records, W1_WARMUP_RECORDS);
+    if (redis) await step('W1 warm-up redis-benchmark', async () => ({ value: await redisBenchmarkXadd(redis!.port, 'rb-w1-warmup', warmupRecords, 1, 1) }));
+    for (const d of drivers) {
+      await step(`W1 warm-up ${d.column}`, async () => {
+        const topic = `${prefix(d)}-w1-warmup`;
+        await d.createTopic(topic, 1);
+        const producer = await d.openProducer();
+        try {
+          const start = performance.now();
+          const done = await producer.produce(topic, [0], warmupRecords, profile.batch, profile.inFlight, start + W1_WARMUP_BUDGET_MS);
+          return { value: done / ((performance.now() - start) / 1000) };
+        } finally {
+          await producer.close();
+        }
+      });
+    }
 
     // W1, one partition: runs interleaved across clients; each run writes its own partition.
     const w1Runs = new Map<string, number[]>();
