@@ -278,27 +278,13 @@ export function fetchResponseSerializer(fallback: (message: unknown) => Buffer):
     const topic = message.topic ?? '';
     const topicLength = Buffer.byteLength(topic);
     const batches = message.recordBatches ?? EMPTY;
-    let size = stored.encodedSize;
-    size += 1 + sizeOfUint64(message.highWatermark) + 1 + sizeOfUint64(message.logStartOffset) + 1 + sizeOfUint64(message.nextOffset);
+    let size = stored.encodedSize + replyFieldsSize(message, topicLength);
     if (batches.length > 0) size += 1 + sizeOfUint32(batches.length) + batches.length;
-    if (topicLength > 0) size += 1 + sizeOfUint32(topicLength) + topicLength;
-    size += 1 + sizeOfUint64(message.partition ?? 0);
     const out = Buffer.allocUnsafe(size);
     let position = stored.writeTo(out, 0);
-    out[position++] = 0x10;
-    position = writeUint64(out, position, message.highWatermark);
-    out[position++] = 0x18;
-    position = writeUint64(out, position, message.logStartOffset);
-    out[position++] = 0x20;
-    position = writeUint64(out, position, message.nextOffset);
+    position = writeOffsetFields(out, position, message);
     if (batches.length > 0) position = writeBytesField(out, position, 0x2a, batches, 0, batches.length);
-    if (topicLength > 0) {
-      out[position++] = 0x32;
-      position = writeUint32(out, position, topicLength);
-      position += out.write(topic, position, 'utf8');
-    }
-    out[position++] = 0x38;
-    position = writeUint64(out, position, message.partition ?? 0);
+    position = writeTopicPartition(out, position, message, topic, topicLength);
     if (position !== size) throw new Error(`invariant violated: wrote ${position} bytes of a ${size}-byte FetchResponse`);
     return out;
   };
@@ -314,26 +300,11 @@ function writeRawInPlace(message: FetchReply, headroom: number): Buffer | undefi
   if (!batches || batches.length === 0) return undefined;
   const topic = message.topic ?? '';
   const topicLength = Buffer.byteLength(topic);
-  let prefix = 1 + sizeOfUint64(message.highWatermark) + 1 + sizeOfUint64(message.logStartOffset) + 1 + sizeOfUint64(message.nextOffset);
-  if (topicLength > 0) prefix += 1 + sizeOfUint32(topicLength) + topicLength;
-  prefix += 1 + sizeOfUint64(message.partition ?? 0);
-  prefix += 1 + sizeOfUint32(batches.length);
+  const prefix = replyFieldsSize(message, topicLength) + 1 + sizeOfUint32(batches.length);
   if (prefix > headroom || prefix > batches.byteOffset) return undefined;
   const out = Buffer.from(batches.buffer, batches.byteOffset - prefix, prefix + batches.length);
-  let position = 0;
-  out[position++] = 0x10;
-  position = writeUint64(out, position, message.highWatermark);
-  out[position++] = 0x18;
-  position = writeUint64(out, position, message.logStartOffset);
-  out[position++] = 0x20;
-  position = writeUint64(out, position, message.nextOffset);
-  if (topicLength > 0) {
-    out[position++] = 0x32;
-    position = writeUint32(out, position, topicLength);
-    position += out.write(topic, position, 'utf8');
-  }
-  out[position++] = 0x38;
-  position = writeUint64(out, position, message.partition ?? 0);
+  let position = writeOffsetFields(out, 0, message);
+  position = writeTopicPartition(out, position, message, topic, topicLength);
   out[position++] = 0x2a;
   position = writeUint32(out, position, batches.length);
   if (position !== prefix) throw new Error(`invariant violated: wrote a ${position}-byte header where ${prefix} bytes were counted`);
@@ -342,6 +313,34 @@ function writeRawInPlace(message: FetchReply, headroom: number): Buffer | undefi
 
 const EMPTY = Buffer.alloc(0);
 const TWO_POW_32 = 0x100000000;
+
+/** Encoded size of a reply's high_watermark, log_start_offset, next_offset, topic (when set) and partition fields. */
+function replyFieldsSize(message: FetchReply, topicLength: number): number {
+  let size = 1 + sizeOfUint64(message.highWatermark) + 1 + sizeOfUint64(message.logStartOffset) + 1 + sizeOfUint64(message.nextOffset);
+  if (topicLength > 0) size += 1 + sizeOfUint32(topicLength) + topicLength;
+  return size + 1 + sizeOfUint64(message.partition ?? 0);
+}
+
+/** Writes high_watermark (2), log_start_offset (3) and next_offset (4). */
+function writeOffsetFields(out: Buffer, position: number, message: FetchReply): number {
+  out[position++] = 0x10;
+  position = writeUint64(out, position, message.highWatermark);
+  out[position++] = 0x18;
+  position = writeUint64(out, position, message.logStartOffset);
+  out[position++] = 0x20;
+  return writeUint64(out, position, message.nextOffset);
+}
+
+/** Writes topic (6, when not empty) and partition (7). */
+function writeTopicPartition(out: Buffer, position: number, message: FetchReply, topic: string, topicLength: number): number {
+  if (topicLength > 0) {
+    out[position++] = 0x32;
+    position = writeUint32(out, position, topicLength);
+    position += out.write(topic, position, 'utf8');
+  }
+  out[position++] = 0x38;
+  return writeUint64(out, position, message.partition ?? 0);
+}
 
 function writeBytesField(out: Buffer, position: number, tag: number, bytes: Uint8Array, start: number, length: number): number {
   if (length < 0) return position; // null: the optional field stays absent

@@ -176,3 +176,29 @@ export function instrumentedFileSystem(
   );
   return Object.assign(counters, wrapped);
 }
+
+/**
+ * Makes `fs.open` fail with EMFILE for O_DSYNC opens (the durable-write
+ * descriptor) while `refuse()` says so, leaving every other open alone.
+ * `refused` counts the refusals; call `restore()` when done.
+ */
+export function refuseDsyncOpens(refuse: () => boolean): { readonly refused: number; restore(): void } {
+  const realOpen = fs.open;
+  let refused = 0;
+  const spy = jest.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
+    const flags = args[1];
+    if (typeof flags === 'number' && (flags & fs.constants.O_DSYNC) !== 0 && refuse()) {
+      refused++;
+      const callback = args[args.length - 1] as (e: NodeJS.ErrnoException) => void;
+      process.nextTick(callback, Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE', errno: -24, syscall: 'open' }));
+      return;
+    }
+    return (realOpen as unknown as (...a: unknown[]) => void)(...args);
+  }) as never);
+  return {
+    get refused() {
+      return refused;
+    },
+    restore: () => spy.mockRestore(),
+  };
+}

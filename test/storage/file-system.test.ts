@@ -1,7 +1,7 @@
 import fs from 'fs';
 import path from 'path';
 import { nodeFileSystem } from '../../src/storage';
-import { makeTempDir, removeDir } from '../helpers/storage';
+import { makeTempDir, refuseDsyncOpens, removeDir } from '../helpers/storage';
 
 let dir: string | undefined;
 afterEach(async () => removeDir(dir));
@@ -35,22 +35,12 @@ describe('nodeFileSystem durable writes', () => {
     const file = path.join(dir, 'e.log');
     const handle = await nodeFileSystem.open(file, { create: true });
     const fds = openFds();
-    const realOpen = fs.open;
-    let refused = 0;
-    const open = jest.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
-      const flags = args[1];
-      if (typeof flags === 'number' && (flags & fs.constants.O_DSYNC) !== 0 && refused < 1) {
-        refused++;
-        const callback = args[args.length - 1] as (e: NodeJS.ErrnoException) => void;
-        process.nextTick(callback, Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE', errno: -24, syscall: 'open' }));
-        return;
-      }
-      return (realOpen as unknown as (...a: unknown[]) => void)(...args);
-    }) as never);
+    let refusals = 0;
+    const open = refuseDsyncOpens(() => refusals++ < 1);
     const fdatasync = jest.spyOn(fs, 'fdatasync');
     try {
       await handle.writevDurable!([Buffer.from('abc'), Buffer.from('de')], 0);
-      expect(refused).toBe(1);
+      expect(open.refused).toBe(1);
       expect(fdatasync).toHaveBeenCalledTimes(1); // durable before it resolved
       expect(openFds()).toBe(fds);
       expect(fs.readFileSync(file, 'utf8')).toBe('abcde');
@@ -59,7 +49,7 @@ describe('nodeFileSystem durable writes', () => {
       expect(openFds()).toBe(fds + 1);
       expect(fs.readFileSync(file, 'utf8')).toBe('abcdefg');
     } finally {
-      open.mockRestore();
+      open.restore();
       fdatasync.mockRestore();
       await handle.close();
     }

@@ -6,7 +6,7 @@ import { encodeRecordBatch } from '../../src/record';
 import { PartitionLog, nodeFileSystem, parseTopicConfig, type StorageFileSystem } from '../../src/storage';
 import { storageError } from '../../src/storage/file-system';
 import { silentLogger } from '../../src/storage/logger';
-import { batchOffsets, decodeAll, instrumentedFileSystem, makeBatch, makeTempDir, removeDir, wrapFileSystem } from '../helpers/storage';
+import { batchOffsets, decodeAll, instrumentedFileSystem, makeBatch, makeTempDir, refuseDsyncOpens, removeDir, wrapFileSystem } from '../helpers/storage';
 
 let dir: string;
 const clock = () => new ManualClock(1_700_000_000_000);
@@ -279,31 +279,20 @@ describe('PartitionLog durability', () => {
   });
 
   it('keeps a partition writable when the O_DSYNC descriptor cannot be opened (EMFILE): the round is written and fdatasynced through the file\'s own', async () => {
-    const realOpen = fs.open;
     let refuse = false;
-    let refused = 0;
-    const spy = jest.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
-      const flags = args[1];
-      if (refuse && typeof flags === 'number' && (flags & fs.constants.O_DSYNC) !== 0) {
-        refused++;
-        const callback = args[args.length - 1] as (e: NodeJS.ErrnoException) => void;
-        process.nextTick(callback, Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE', errno: -24, syscall: 'open' }));
-        return;
-      }
-      return (realOpen as unknown as (...a: unknown[]) => void)(...args);
-    }) as never);
+    const opens = refuseDsyncOpens(() => refuse);
     try {
       const log = await open();
       refuse = true;
       expect((await log.append(makeBatch(2, { tag: 'a' }))).baseOffset).toBe(0);
       expect((await log.append(makeBatch(1, { tag: 'b' }))).baseOffset).toBe(2);
-      expect(refused).toBe(2);
+      expect(opens.refused).toBe(2);
       refuse = false;
       expect((await log.append(makeBatch(1, { tag: 'c' }))).baseOffset).toBe(3);
       expect((await readAll(log)).map((x) => x.value)).toEqual(['a-0', 'a-1', 'b-0', 'c-0']);
       await log.close();
     } finally {
-      spy.mockRestore();
+      opens.restore();
     }
     const reopened = await open({}, { clean: false });
     expect((await readAll(reopened)).map((x) => x.value)).toEqual(['a-0', 'a-1', 'b-0', 'c-0']);
