@@ -75,6 +75,13 @@ interface OwnedPartition {
   fetchAbort: AbortController;
 }
 
+/** Ends a partition's fetching: its fetch loop and reader stop, and the loop wakes to see it. */
+function stopFetching(p: OwnedPartition): void {
+  p.fetchAbort.abort();
+  p.reader.close();
+  p.drained.notify();
+}
+
 /** A promise that many can wait on and one `notify()` wakes. */
 class Signal {
   private waiters: Array<() => void> = [];
@@ -288,11 +295,9 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private async release(partitions: OwnedPartition[]): Promise<void> {
     for (const p of partitions) {
       p.releasing = true;
-      p.fetchAbort.abort();
-      p.reader.close();
       p.buffer = [];
       p.head = 0;
-      p.drained.notify();
+      stopFetching(p);
     }
     // Wait for the record in the user's hands if it belongs to a released partition.
     while (this.current && partitions.some((p) => p.topic === this.current!.topic && p.partition === this.current!.partition) && !this.stop.signal.aborted) {
@@ -318,9 +323,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
     const lost = [...this.owned.values()];
     for (const p of lost) {
       p.releasing = true;
-      p.fetchAbort.abort();
-      p.reader.close();
-      p.drained.notify();
+      stopFetching(p);
     }
     this.owned.clear();
     this.ownedList = undefined;
@@ -540,11 +543,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       if (joined && this.memberId !== '' && this.options.autoCommit) await this.commit().catch((e) => this.report(e));
     } finally {
       this.stop.abort();
-      for (const p of this.owned.values()) {
-        p.fetchAbort.abort();
-        p.reader.close();
-        p.drained.notify();
-      }
+      for (const p of this.owned.values()) stopFetching(p);
       this.recordsReady.notify();
       this.progress.notify();
       this.heartbeatNow.notify();

@@ -42,7 +42,7 @@ import { isAssignorName, type AssignorName } from './assignor-interface';
 import { validateCoordinatorConfig, type CoordinatorConfig } from './coordinator-config';
 import { ConsumerGroup, type CommittedOffset, type GroupMember, type GroupState } from './consumer-group';
 import type { CommittedOffsetRecord, GroupRecord, OffsetStore } from './offset-store-interface';
-import { entryCount, OffsetWriter } from './offset-writer';
+import { entriesOf, OffsetWriter } from './offset-writer';
 import type { TopicMetadata } from './topic-metadata-interface';
 
 /** A member that sends this epoch to Leave keeps its partitions reserved until its session expires (static members only). */
@@ -187,7 +187,7 @@ export class GroupCoordinator {
     const started = this.clock.monotonicMs();
     let entries = 0;
     const records = await this.store.load((record) => {
-      entries += entryCount([record]);
+      entries += entriesOf(record);
       this.applyRecord(record);
     });
     this.writer.entriesInLog = entries;

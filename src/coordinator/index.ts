@@ -21,3 +21,4 @@ export type { TopicMetadata, PartitionOffsets } from './topic-metadata-interface
 export type { CommittedOffset, GroupState } from './consumer-group';
 export { assignmentToList, type Assignment } from './assignment';
 export { ASSIGNOR_NAMES, type AssignorName } from './assignor-interface';
+export { entryCount } from './offset-writer';

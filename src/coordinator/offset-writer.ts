@@ -163,6 +163,11 @@ export class OffsetWriter {
 /** How much a batch of records adds to the log: one per committed offset, one per tombstone. */
 export function entryCount(records: readonly GroupRecord[]): number {
   let n = 0;
-  for (const r of records) n += r.type === 'offsets' ? r.offsets.length : 1;
+  for (const r of records) n += entriesOf(r);
   return n;
+}
+
+/** Entries one record holds: one per committed offset, else one. */
+export function entriesOf(record: GroupRecord): number {
+  return record.type === 'offsets' ? record.offsets.length : 1;
 }

@@ -628,8 +628,7 @@ export function forEachRecord(
 }
 
 /** The `headers` a visitor gets for a record without headers: one shared, frozen empty array. */
-const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
-export const EMPTY_HEADERS = NO_HEADERS;
+export const EMPTY_HEADERS: readonly RecordHeader[] = Object.freeze([]);
 
 /**
  * One record, as `visitRecords` hands it over: its fields as arguments, so a
@@ -724,7 +723,7 @@ export function visitRecords(buf: Buffer, position: number, visit: RecordVisitor
       if (wanted) value = copy ? copyOut(buf, at, length) : bufferView(arrayBuffer, byteOffset + at, length);
     }
     const headerCount = readVarint(buf, cursor, recordEnd);
-    let headers = NO_HEADERS;
+    let headers = EMPTY_HEADERS;
     if (headerCount !== 0) {
       checkHeaderCount(headerCount, recordEnd - cursor.position, index, position);
       const decoded: RecordHeader[] | undefined = wanted ? new Array<RecordHeader>(headerCount) : undefined;

@@ -307,7 +307,8 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
         // Stored batch bytes at `offset`, in both forms: what min_bytes counts.
         const available = request.raw ? response.recordBatches.length : response.storedRecords?.data.length ?? 0;
         if (available >= minBytes || Date.now() >= deadline || controller.signal.aborted) return response;
-        // Not enough yet: wait for the high watermark to move past what we saw.
+        // Not enough yet: this read goes back to the pool, and we wait for the high watermark to move past what we saw.
+        if (response.pooledBuffers && response.recordBatches.length > 0) response.pooledBuffers.release(response.recordBatches);
         await waitForHighWatermark(log, response.highWatermark, controller.signal, Math.max(0, deadline - Date.now()));
         if (log.isClosed) throw closedLogError(store, topic, partition, log);
         if (Date.now() >= deadline || controller.signal.aborted) return readAt(topic, partition, log, offset, maxBytes, request.raw, true);

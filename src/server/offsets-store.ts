@@ -45,7 +45,7 @@
 import { randomBytes } from 'crypto';
 import { Packr } from 'msgpackr';
 import { BrookError } from '../common/errors';
-import type { CommittedOffsetRecord, GroupRecord, OffsetStore, PartitionOffsets, TopicMetadata } from '../coordinator';
+import { entryCount, type CommittedOffsetRecord, type GroupRecord, type OffsetStore, type PartitionOffsets, type TopicMetadata } from '../coordinator';
 import { BATCH_HEADER_SIZE, encodeRecordBatch, forEachRecord, splitBatches, type RecordInput } from '../record';
 
 export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets';
@@ -238,8 +238,7 @@ export class ConsumerOffsetsStore implements OffsetStore {
 
   async writeSnapshot(records: readonly GroupRecord[]): Promise<void> {
     const id = randomBytes(8).toString('hex');
-    let entries = 0;
-    for (const r of records) entries += r.type === 'offsets' ? r.offsets.length : 1;
+    const entries = entryCount(records);
     const all = [
       sized(encodeMarker({ v: FORMAT_VERSION, type: 'snapshot-start', snapshot: id })),
       ...records.flatMap((r) => this.encodeFitting(r, id)),

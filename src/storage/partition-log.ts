@@ -697,12 +697,9 @@ export class PartitionLog extends EventEmitter {
       end++;
     }
     if (end === first) return undefined;
-    const data = (allocate ?? Buffer.allocUnsafe)(headroom + total).subarray(headroom, headroom + total);
-    let position = 0;
-    for (let i = first; i < end; i++) {
-      data.set(tail[i].buffer, position);
-      position += tail[i].buffer.length;
-    }
+    const chunks = new Array<Buffer>(end - first);
+    for (let i = first; i < end; i++) chunks[i - first] = tail[i].buffer;
+    const data = concat(chunks, total, headroom, allocate); // a copy: cached buffers are never handed out
     return { data, highWatermark, logStartOffset, firstOffset: tail[first].baseOffset, nextOffset: tail[end - 1].lastOffset + 1, headroom };
   }
 
