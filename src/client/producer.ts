@@ -616,6 +616,11 @@ export class Producer {
     };
     for (let attempt = 0; ; attempt++) {
       let response: pb.ProduceResponse__Output;
+      // The batch just ahead of this one as it goes out. Requests can overtake
+      // each other on the way (HTTP/2 streams are not delivered in order), so a
+      // refusal for sequence may be answered only after that batch's ack was.
+      const sentAt = queue.inFlight.indexOf(batch);
+      const aheadWhenSent = sentAt > 0 ? queue.inFlight[sentAt - 1].sending : undefined;
       try {
         // Once a resend has its place on the wire, later batches may follow it.
         response = await this.produceOnWire(queue, request, endRecovery);
@@ -631,16 +636,19 @@ export class Producer {
           return fail(error);
         }
         if (SEQUENCE_ERRORS.has(error.code)) {
-          // Refused for its sequence, so not written. An unsettled earlier batch explains it.
+          // Refused for its sequence, so not written. An earlier batch not yet
+          // written when this one arrived explains it: the one still ahead of
+          // it, or, if that has settled and left the window since, the one
+          // that was ahead when it was sent (that attempt's outcome).
           const at = queue.inFlight.indexOf(batch);
-          const previous = at > 0 ? queue.inFlight[at - 1] : undefined;
-          if (previous?.sending) {
+          const previous = at > 0 ? queue.inFlight[at - 1].sending : aheadWhenSent;
+          if (previous) {
             // New batches wait meanwhile: sent now, they would only be refused in turn.
             if (!recovering) {
               recovering = true;
               queue.recovering++;
             }
-            if ((await previous.sending) === 'acked' && !this.fatalError) continue; // its predecessor is in: same sequence again
+            if ((await previous) === 'acked' && !this.fatalError) continue; // its predecessor is in: same sequence again
             endRecovery();
             return 'requeued';
           }

@@ -4,6 +4,7 @@ import type { pb } from '../../src/protocol';
 import type { ProduceTransport } from '../../src/client/connection';
 import { Producer } from '../../src/client/producer';
 import { decodeFetchedBatches } from '../../src/client/batch-encoding';
+import { readBatchHeader } from '../../src/record/record-batch';
 
 /** A broker stand-in that keeps every partition's log in memory. */
 class FakeTransport implements ProduceTransport {
@@ -279,5 +280,110 @@ describe('Producer in-flight limits and retries', () => {
     await expect(producer.send({ topic: 't', value: 'v', partition: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await producer.close();
     expect(transport.requests).toHaveLength(0);
+  });
+});
+
+/**
+ * A one-partition broker stand-in that checks idempotent sequences as the
+ * real one does, and whose test decides when each request reaches it and
+ * when each reply reaches the producer.
+ */
+class SequencedBroker implements ProduceTransport {
+  readonly log: string[] = [];
+  readonly arrivals: number[] = [];
+  private readonly held: Array<{ request: pb.ProduceRequest; resolve: (r: pb.ProduceResponse__Output) => void; reject: (e: unknown) => void }> = [];
+  private nextSequence = 0;
+  /** While true, requests wait in `held` for the test; once false, each is answered at once. */
+  holding = true;
+
+  async partitionCount(): Promise<number> {
+    return 1;
+  }
+
+  async initProducerId(): Promise<pb.InitProducerIdResponse__Output> {
+    return { producerId: '7', producerEpoch: 0 } as unknown as pb.InitProducerIdResponse__Output;
+  }
+
+  produce(request: pb.ProduceRequest): Promise<pb.ProduceResponse__Output> {
+    return new Promise((resolve, reject) => {
+      this.held.push({ request, resolve, reject });
+      if (!this.holding) this.releaseAll();
+    });
+  }
+
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** The held request at `index` reaches the broker: returns how to deliver its reply. */
+  arrive(index: number): () => void {
+    const [{ request, resolve, reject }] = this.held.splice(index, 1);
+    const batch = request.recordBatch as Buffer;
+    const header = readBatchHeader(batch);
+    this.arrivals.push(header.baseSequence);
+    if (header.baseSequence !== this.nextSequence) {
+      const error = new BrookError('OUT_OF_ORDER_SEQUENCE', `sent sequence ${header.baseSequence}, expected ${this.nextSequence}`);
+      return () => reject(error);
+    }
+    const records = decodeFetchedBatches(batch, request.topic!, 0, 0);
+    const baseOffset = this.log.length;
+    for (const r of records) this.log.push(r.value!.toString());
+    this.nextSequence += records.length;
+    const reply = { results: [{ partition: 0, baseOffset, recordCount: records.length, recordIndexes: [], logAppendTimeMs: -1 }] };
+    return () => resolve(reply as unknown as pb.ProduceResponse__Output);
+  }
+
+  releaseAll(): void {
+    while (this.held.length > 0) this.arrive(0)();
+  }
+}
+
+const ticks = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('idempotent Producer when requests overtake each other', () => {
+  it('sends a batch refused for its sequence again once the batch ahead of it was acknowledged, even when that reply came first', async () => {
+    const broker = new SequencedBroker();
+    const producer = new Producer(broker, { lingerMs: 1 });
+    expect(producer.idempotent).toBe(true);
+    const first = producer.send(['a0', 'a1'].map((value) => ({ topic: 't', partition: 0, value })));
+    for (let i = 0; i < 50 && broker.heldCount < 1; i++) await ticks(1);
+    const second = producer.send(['b0', 'b1', 'b2'].map((value) => ({ topic: 't', partition: 0, value })));
+    for (let i = 0; i < 50 && broker.heldCount < 2; i++) await ticks(1);
+    expect(broker.heldCount).toBe(2);
+
+    // The second request reaches the broker first and is refused; then the first is written.
+    const refuseSecond = broker.arrive(1);
+    const ackFirst = broker.arrive(0);
+    // The first's reply reaches the producer before the refusal of the second.
+    ackFirst();
+    await ticks();
+    broker.holding = false;
+    refuseSecond();
+
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.map((r) => r.offset)).toEqual([0, 1]);
+    expect(b.map((r) => r.offset)).toEqual([2, 3, 4]);
+    expect(broker.log).toEqual(['a0', 'a1', 'b0', 'b1', 'b2']);
+    expect(broker.arrivals).toEqual([2, 0, 2]);
+    await producer.close();
+  });
+
+  it('also when the refusal reaches the producer first', async () => {
+    const broker = new SequencedBroker();
+    const producer = new Producer(broker, { lingerMs: 1 });
+    const first = producer.send({ topic: 't', partition: 0, value: 'a' });
+    for (let i = 0; i < 50 && broker.heldCount < 1; i++) await ticks(1);
+    const second = producer.send({ topic: 't', partition: 0, value: 'b' });
+    for (let i = 0; i < 50 && broker.heldCount < 2; i++) await ticks(1);
+    const refuseSecond = broker.arrive(1);
+    const ackFirst = broker.arrive(0);
+    refuseSecond();
+    await ticks();
+    broker.holding = false;
+    ackFirst();
+    expect((await first).offset).toBe(0);
+    expect((await second).offset).toBe(1);
+    expect(broker.log).toEqual(['a', 'b']);
+    await producer.close();
   });
 });
