@@ -46,22 +46,38 @@ export interface BatchIdentity {
  * newBatch in producer.ts) and doubles when records outgrow it (at most one
  * extra copy per byte on average), so a producer writing to many partitions
  * does not hold `batchMaxBytes` per partition. Below 4 KiB it comes from
- * Node's shared Buffer pool.
+ * Node's shared Buffer pool; from POOLED_MIN_BYTES up it comes from, and
+ * goes back to, the producer's BufferPool when one is given.
+ *
+ * `headroom` bytes are kept free before the batch, so that the request
+ * carrying it can be written around it (`withPrefix`) without copying the
+ * batch into a request buffer of its own.
  *
  * Record timestamps are stored as deltas from the batch's first record
  * (negative deltas are valid varlongs); offset deltas count from 0.
  */
 export class BatchBuilder {
   private buffer: Buffer;
+  /** Where the batch starts in `buffer`: the bytes before it are free for `withPrefix`. */
+  private readonly start: number;
   /** Encoded bytes so far, header included. */
   size = BATCH_HEADER_SIZE;
   count = 0;
   baseTimestamp = 0;
   maxTimestamp = 0;
 
-  constructor(initialBytes: number) {
-    this.buffer = Buffer.allocUnsafe(Math.max(BATCH_HEADER_SIZE + 64, initialBytes));
+  /**
+   * `initialBytes`: the buffer's first size, headroom included. `buffer`: a
+   * buffer to start in instead (from `pool`), at least that big.
+   */
+  constructor(initialBytes: number, options: { headroom?: number; pool?: BufferPool; buffer?: Buffer } = {}) {
+    this.start = options.headroom ?? 0;
+    this.pool = options.pool;
+    const least = Math.max(this.start + BATCH_HEADER_SIZE + 64, initialBytes);
+    this.buffer = options.buffer && options.buffer.length >= least ? options.buffer : Buffer.allocUnsafe(least);
   }
+
+  private readonly pool: BufferPool | undefined;
 
   /** Bytes `append` would add for this record. */
   static sizeOf(key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[] | null, timestampDelta: number, offsetDelta: number): number {
@@ -87,9 +103,9 @@ export class BatchBuilder {
     const body = bodySize(key, value, headers, timestampDelta, offsetDelta);
     const total = sizeOfVarint(body) + body;
     const end = this.size + total;
-    if (end > this.buffer.length) this.grow(end);
+    if (this.start + end > this.buffer.length) this.grow(this.start + end);
     const buf = this.buffer;
-    let position = writeVarint(buf, this.size, body);
+    let position = writeVarint(buf, this.start + this.size, body);
     buf[position++] = 0; // record attributes
     position = timestampDelta === 0 ? ((buf[position] = 0), position + 1) : writeVarlong(buf, position, timestampDelta);
     position = writeVarint(buf, position, offsetDelta);
@@ -106,7 +122,7 @@ export class BatchBuilder {
         position = writeBytes(buf, position, header.value);
       }
     }
-    if (position !== end) throw new BrookError('INVARIANT_VIOLATION', `invariant violated: a record took ${position - this.size} bytes, sized at ${total}`);
+    if (position !== this.start + end) throw new BrookError('INVARIANT_VIOLATION', `invariant violated: a record took ${position - this.start - this.size} bytes, sized at ${total}`);
     this.size = end;
     this.count++;
     return total;
@@ -115,8 +131,9 @@ export class BatchBuilder {
   private grow(atLeast: number): void {
     let length = this.buffer.length * 2;
     while (length < atLeast) length *= 2;
-    const grown = Buffer.allocUnsafe(length);
-    this.buffer.copy(grown, 0, 0, this.size);
+    const grown = this.pool?.take(atLeast) ?? Buffer.allocUnsafe(length);
+    this.buffer.copy(grown, this.start, this.start, this.start + this.size);
+    this.pool?.give(this.buffer);
     this.buffer = grown;
   }
 
@@ -126,7 +143,7 @@ export class BatchBuilder {
    * sequence after an epoch bump) rewrites the same bytes.
    */
   seal(identity?: BatchIdentity): Buffer {
-    const batch = this.buffer.subarray(0, this.size);
+    const batch = this.buffer.subarray(this.start, this.start + this.size);
     writeBatchHeader(batch, {
       baseOffset: 0,
       partitionLeaderEpoch: NO_PARTITION_LEADER_EPOCH,
@@ -140,6 +157,80 @@ export class BatchBuilder {
     });
     writeBatchCrc(batch);
     return batch;
+  }
+
+  /**
+   * `prefix` followed by the batch as sealed, in one buffer (the builder's:
+   * `prefix` is written into the headroom), or undefined if the headroom is
+   * too small for it.
+   */
+  withPrefix(prefix: Buffer): Buffer | undefined {
+    if (prefix.length > this.start) return undefined;
+    prefix.copy(this.buffer, this.start - prefix.length);
+    return this.buffer.subarray(this.start - prefix.length, this.start + this.size);
+  }
+
+  /**
+   * Done with: the buffer goes back to the pool for another batch. Any view
+   * of it from `seal` or `withPrefix` must be out of use by then.
+   */
+  release(): void {
+    if (this.buffer === EMPTY_BUFFER) return;
+    this.pool?.give(this.buffer);
+    this.buffer = EMPTY_BUFFER;
+  }
+}
+
+const EMPTY_BUFFER = Buffer.alloc(0);
+
+/** Buffers below this size are not pooled: they come from Node's allocator (small ones from its shared slab). */
+export const POOLED_MIN_BYTES = 64 * 1024;
+
+/**
+ * Large batch buffers a producer reuses. A full 1 MiB batch otherwise costs a
+ * fresh 1 MiB buffer (and the copies of growing into it), and V8 answers that
+ * much new external memory per batch with extra garbage collections: W1 of
+ * the comparison made one every ~60 ms (bench/README.md, "Performance log").
+ * Holds at most `maxBuffers`; a buffer is given back only when nothing views
+ * it any more (its batch has settled).
+ */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(private readonly maxBuffers: number) {}
+
+  /** A pooled buffer of at least `bytes`, or undefined. */
+  take(bytes: number): Buffer | undefined {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const buffer = this.free[i];
+      if (buffer.length >= bytes) {
+        this.free.splice(i, 1);
+        return buffer;
+      }
+    }
+    return undefined;
+  }
+
+  /** Keeps `buffer` for `take`; when full, in place of a smaller one (a batch's outgrown buffers are smaller). */
+  give(buffer: Buffer): void {
+    if (buffer.length < POOLED_MIN_BYTES) return;
+    // Only a buffer that owns its memory: never part of Node's shared slab.
+    if (buffer.byteOffset !== 0 || buffer.buffer.byteLength !== buffer.length) return;
+    if (this.free.length < this.maxBuffers) {
+      this.free.push(buffer);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < this.free.length; i++) if (this.free[i].length < this.free[smallest].length) smallest = i;
+    if (this.free[smallest].length < buffer.length) this.free[smallest] = buffer;
+  }
+
+  clear(): void {
+    this.free.length = 0;
+  }
+
+  get size(): number {
+    return this.free.length;
   }
 }
 

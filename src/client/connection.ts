@@ -15,6 +15,7 @@ import type { pb } from '../protocol';
 import { BrookError, type ErrorContext } from '../common/errors';
 import { connectionOptions, type ConnectionOptions } from './options';
 import { toBrookError } from './errors';
+import { produceSerializer, type ProduceRequestWithBytes } from './produce-wire';
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
@@ -47,6 +48,8 @@ export class Connection implements ProduceTransport {
   private readonly calls = new Set<grpc.Call>();
   private closed = false;
   private readonly produceMethod: grpc.MethodDefinition<pb.ProduceRequest, pb.ProduceResponse__Output>;
+  /** protobufjs, or the bytes a request carries already (see produce-wire.ts). */
+  private readonly serializeProduce: (request: ProduceRequestWithBytes) => Buffer;
 
   constructor(options: Partial<ConnectionOptions> = {}) {
     this.options = connectionOptions(options);
@@ -74,6 +77,7 @@ export class Connection implements ProduceTransport {
     const credentials = grpc.credentials.createInsecure();
     this.log = new services.Log(this.options.addr, credentials, channelOptions);
     this.produceMethod = services.Log.service.Produce as unknown as grpc.MethodDefinition<pb.ProduceRequest, pb.ProduceResponse__Output>;
+    this.serializeProduce = produceSerializer(this.produceMethod.requestSerialize);
     const channelOverride = this.log.getChannel();
     this.admin = new services.Admin(this.options.addr, credentials, { ...channelOptions, channelOverride });
     this.groups = new services.Groups(this.options.addr, credentials, { ...channelOptions, channelOverride });
@@ -106,8 +110,26 @@ export class Connection implements ProduceTransport {
     return this.call(this.log, 'InitProducerId', request, {}, timeoutMs);
   }
 
-  produce(request: pb.ProduceRequest, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
-    return this.call(this.log, 'Produce', request, { topic: request.topic, partition: request.partition }, timeoutMs);
+  produce(request: ProduceRequestWithBytes, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
+    const context: ErrorContext = { topic: request.topic, partition: request.partition };
+    if (this.closed) return Promise.reject(new BrookError('CLIENT_CLOSED', 'the connection is closed', context));
+    const deadline = new Date(Date.now() + (timeoutMs ?? this.options.requestTimeoutMs));
+    return new Promise((resolve, reject) => {
+      const call = this.log.makeUnaryRequest<ProduceRequestWithBytes, pb.ProduceResponse__Output>(
+        this.produceMethod.path,
+        this.serializeProduce,
+        this.produceMethod.responseDeserialize,
+        request,
+        new grpc.Metadata(),
+        { deadline },
+        (err, value) => {
+          this.calls.delete(call);
+          if (err) reject(toBrookError(err, context, this.options.addr));
+          else resolve(value as pb.ProduceResponse__Output);
+        },
+      );
+      this.calls.add(call);
+    });
   }
 
   /**
@@ -122,7 +144,7 @@ export class Connection implements ProduceTransport {
    * records/s. Starting a partition's next request only once this one is
    * `written` keeps them in order.
    */
-  produceInOrder(request: pb.ProduceRequest, timeoutMs?: number): ProduceCall {
+  produceInOrder(request: ProduceRequestWithBytes, timeoutMs?: number): ProduceCall {
     const context: ErrorContext = { topic: request.topic, partition: request.partition };
     if (this.closed) {
       return { written: Promise.resolve(), reply: Promise.reject(new BrookError('CLIENT_CLOSED', 'the connection is closed', context)) };
@@ -131,9 +153,9 @@ export class Connection implements ProduceTransport {
     const written = new Promise<void>((resolve) => (markWritten = resolve));
     const deadline = new Date(Date.now() + (timeoutMs ?? this.options.requestTimeoutMs));
     const reply = new Promise<pb.ProduceResponse__Output>((resolve, reject) => {
-      const call = this.log.makeClientStreamRequest<pb.ProduceRequest, pb.ProduceResponse__Output>(
+      const call = this.log.makeClientStreamRequest<ProduceRequestWithBytes, pb.ProduceResponse__Output>(
         this.produceMethod.path,
-        this.produceMethod.requestSerialize,
+        this.serializeProduce,
         this.produceMethod.responseDeserialize,
         new grpc.Metadata(),
         { deadline },

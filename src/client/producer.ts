@@ -63,8 +63,9 @@ import { BrookError, type ErrorContext } from '../common/errors';
 import { toBrookError } from './errors';
 import { partitionForKey } from '../common/partitioner';
 import type { pb } from '../protocol';
-import { BatchBuilder } from './batch-encoding';
+import { BatchBuilder, BufferPool } from './batch-encoding';
 import { Connection, type ProduceTransport } from './connection';
+import { produceRequestPrefix, produceRequestPrefixRoom, SERIALIZED, type ProduceRequestWithBytes } from './produce-wire';
 import { producerOptions, type ConnectionOptions, type ProducerOptions } from './options';
 import { backoffDelayMs, sleep, withRetry } from './retry';
 import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHeader, type RecordMetadata } from './types';
@@ -173,7 +174,11 @@ class PartitionQueue {
   wireBusy: Promise<void> | undefined;
   /** Batches refused for their sequence and waiting for a predecessor: no new batch starts meanwhile. */
   recovering = 0;
-  constructor(readonly topic: string, readonly partition: number) {}
+  /** Room each batch buffer keeps for the rest of its Produce request (see produce-wire.ts). */
+  readonly headroom: number;
+  constructor(readonly topic: string, readonly partition: number) {
+    this.headroom = produceRequestPrefixRoom(Buffer.byteLength(topic));
+  }
 }
 
 /** Requests in flight per partition with idempotence: the broker remembers 5 batches per producer (Kafka's limit). */
@@ -216,9 +221,23 @@ const ACKS: Record<ProducerOptions['acks'], pb.Acks> = { leader: 'ACKS_LEADER', 
 const MIN_BATCH_BUFFER_BYTES = 256;
 const MAX_BATCH_START_BYTES = 64 * 1024;
 
-function newBatch(batchMaxBytes: number, previousBytes: number): Batch {
-  const initial = Math.min(batchMaxBytes + 64, MAX_BATCH_START_BYTES, Math.max(MIN_BATCH_BUFFER_BYTES, previousBytes + (previousBytes >>> 3)));
-  return { builder: new BatchBuilder(initial), runs: [], settled: undefined, markSettled: undefined, order: 0, baseSequence: -1, sending: undefined, done: false };
+function newBatch(batchMaxBytes: number, queue: PartitionQueue, pool: BufferPool): Batch {
+  const previous = queue.lastBatchBytes;
+  const wanted = Math.min(batchMaxBytes + 64, previous + (previous >>> 3));
+  const headroom = queue.headroom;
+  const initial = headroom + Math.min(MAX_BATCH_START_BYTES, Math.max(MIN_BATCH_BUFFER_BYTES, wanted));
+  // After a batch past the cap, a pooled buffer for one like it, if there is one: no growing, no new memory.
+  const buffer = wanted > MAX_BATCH_START_BYTES ? pool.take(headroom + wanted) : undefined;
+  return {
+    builder: new BatchBuilder(initial, { headroom, pool, buffer }),
+    runs: [],
+    settled: undefined,
+    markSettled: undefined,
+    order: 0,
+    baseSequence: -1,
+    sending: undefined,
+    done: false,
+  };
 }
 
 /** A batch leaves `unsettled` once every record of it has settled: wakes a flush() waiting for it. */
@@ -260,6 +279,8 @@ export class Producer {
   private fatalError: BrookError | undefined;
   private closedBatches = 0;
   private readonly abort = new AbortController();
+  /** Buffers of settled large batches, for the next ones: a few more than a partition's send window. */
+  private readonly bufferPool = new BufferPool(MAX_IN_FLIGHT_PER_PARTITION_IDEMPOTENT + 3);
 
   /**
    * `transport` is a `Connection` (or connection options, and the producer
@@ -411,7 +432,7 @@ export class Producer {
       }
     }
     if (!batch) {
-      batch = queue.open = newBatch(limit, queue.lastBatchBytes);
+      batch = queue.open = newBatch(limit, queue, this.bufferPool);
       this.unsettled.add(batch);
     }
     batch.builder.append(key, value, headers, timestampMs);
@@ -498,6 +519,7 @@ export class Producer {
       } else {
         this.unsettled.delete(batch);
         markSettled(batch);
+        batch.builder.release(); // its request is over: no view of the buffer is in use
       }
       if (queue.closed.length > 0) this.sendable.add(queue);
       this.drain();
@@ -559,6 +581,7 @@ export class Producer {
       failRuns(batch, withPartition(error, queue));
       this.unsettled.delete(batch);
       markSettled(batch);
+      batch.builder.release();
     }
     this.sendable.delete(queue);
   }
@@ -603,7 +626,9 @@ export class Producer {
       if (this.idempotent) this.bumpNeeded = true; // its sequence is taken but will never be written
       return fail(toBrookError(e, context));
     }
-    const request: pb.ProduceRequest = { topic, partition, recordBatch, acks: ACKS[this.options.acks] };
+    const request: ProduceRequestWithBytes = { topic, partition, recordBatch, acks: ACKS[this.options.acks] };
+    // The request's wire bytes around the batch's, so the connection does not copy the batch to serialize it.
+    request[SERIALIZED] = batch.builder.withPrefix(produceRequestPrefix(topic, partition, request.acks, recordBatch.length));
     let recovering = false;
     const endRecovery = (): void => {
       if (!recovering) return;
@@ -682,6 +707,8 @@ export class Producer {
         if (this.idempotent) this.bumpNeeded = true;
         return fail(new BrookError('INVARIANT_VIOLATION', `produce reply for ${topic}/${partition} covers ${result?.recordCount ?? 0} records, ${count} were sent`, context));
       }
+      // Answered for good: the buffer can take the next batch, which the callers' continuations may start at once.
+      batch.builder.release();
       let offset = Number(result.baseOffset);
       for (const run of batch.runs) {
         run.delivery.deliver(run.first, run.count, topic, partition, offset);
@@ -706,6 +733,7 @@ export class Producer {
       await this.flush();
     } finally {
       this.abort.abort();
+      this.bufferPool.clear();
       this.ownsTransport?.close();
     }
   }

@@ -8,7 +8,10 @@ import { readBatchHeader } from '../../src/record/record-batch';
 
 /** A broker stand-in that keeps every partition's log in memory. */
 class FakeTransport implements ProduceTransport {
+  /** Copies: the producer reuses a batch's buffer once its request is answered. */
   readonly requests: pb.ProduceRequest[] = [];
+  /** The buffer each request's batch was a view of, as sent. */
+  readonly batchBuffers: ArrayBufferLike[] = [];
   readonly logs = new Map<number, number>();
   inFlight = new Map<number, number>();
   maxInFlightPerPartition = 0;
@@ -25,7 +28,9 @@ class FakeTransport implements ProduceTransport {
 
   async produce(request: pb.ProduceRequest): Promise<pb.ProduceResponse__Output> {
     const partition = request.partition!;
-    this.requests.push(request);
+    const batch = request.recordBatch as Buffer;
+    this.batchBuffers.push(batch.buffer);
+    this.requests.push({ ...request, recordBatch: Buffer.from(batch) });
     const now = (this.inFlight.get(partition) ?? 0) + 1;
     this.inFlight.set(partition, now);
     this.totalInFlight++;
@@ -106,21 +111,37 @@ describe('Producer batching', () => {
     await producer.close();
   });
 
-  it('starts the batch after a full one at no more than 64 KiB of buffer', async () => {
+  it('starts the batch after a full one at no more than 64 KiB of buffer while the full one is in flight', async () => {
     const transport = new FakeTransport(1);
+    transport.delayMs = 30;
     const batchMaxBytes = 1024 * 1024;
     const producer = new Producer(transport, { lingerMs: 0, batchMaxBytes });
-    // A batch about batchMaxBytes big.
-    await producer.send({ topic: 't', partition: 0, value: 'x'.repeat(batchMaxBytes - 100) });
-    expect(transport.requests).toHaveLength(1);
+    // A batch about batchMaxBytes big, still unanswered when the next record comes.
+    const full = producer.send({ topic: 't', partition: 0, value: 'x'.repeat(batchMaxBytes - 100) });
+    for (let i = 0; i < 50 && transport.requests.length < 1; i++) await new Promise((r) => setTimeout(r, 1));
+    const one = producer.send({ topic: 't', partition: 0, value: 'one' });
+    await Promise.all([full, one]);
+    expect(transport.requests).toHaveLength(2);
     expect((transport.requests[0].recordBatch as Buffer).length).toBeGreaterThan(batchMaxBytes - 100);
-    const before = transport.requests.length;
-    await producer.send({ topic: 't', partition: 0, value: 'one' });
-    expect(transport.requests).toHaveLength(before + 1);
-    const single = transport.requests[before].recordBatch as Buffer;
     // The sealed batch views its builder's buffer: the buffer's whole capacity is what it allocated.
-    expect(single.buffer.byteLength).toBeLessThanOrEqual(64 * 1024);
-    expect(transport.recordsIn(transport.requests[before]).map((r) => r.value!.toString())).toEqual(['one']);
+    expect(transport.batchBuffers[1].byteLength).toBeLessThanOrEqual(64 * 1024 + 64);
+    expect(transport.recordsIn(transport.requests[1]).map((r) => r.value!.toString())).toEqual(['one']);
+    await producer.close();
+  });
+
+  it('writes the next large batch into the buffer of one already answered', async () => {
+    const transport = new FakeTransport(1);
+    const batchMaxBytes = 256 * 1024;
+    const producer = new Producer(transport, { lingerMs: 0, batchMaxBytes });
+    const value = Buffer.alloc(1000, 7);
+    const records = (n: number) => Array.from({ length: n }, () => ({ topic: 't', partition: 0, value }));
+    await producer.send(records(250)); // ~250 KB: grows into a buffer of its own
+    await producer.send(records(250));
+    await producer.send(records(3));
+    await producer.send(records(250));
+    expect(transport.requests.map((r) => transport.recordsIn(r).length)).toEqual([250, 250, 3, 250]);
+    expect(transport.batchBuffers[1]).toBe(transport.batchBuffers[0]);
+    expect(transport.batchBuffers[3]).toBe(transport.batchBuffers[0]);
     await producer.close();
   });
 
