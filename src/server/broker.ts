@@ -27,7 +27,7 @@ import type { BrokerContext } from './broker-context';
 import { formatListenAddress, maxMessageBytesLimit, type BrokerConfig, type ListenAddress } from './config';
 import { createGroupsService } from './groups-service';
 import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
-import { reserveHeap } from './heap-reserve';
+import { reserveHeap, setHeapGrowing } from './heap-reserve';
 import { createLogService, logServiceDefinition } from './log-service';
 import { createLogger, type Logger } from './logger';
 import { BrokerMetrics } from './metrics';
@@ -70,6 +70,7 @@ export class Broker {
 
   static async start(config: BrokerConfig, logger: Logger): Promise<Broker> {
     reserveHeap(config.heapReserveMb);
+    setHeapGrowing(config.heapGrowingPercent);
     const abort = new AbortController();
     // Every long-polling Fetch and every Subscribe listens for shutdown: no
     // "possible memory leak" warning past 10 of them.

@@ -59,6 +59,8 @@ export interface BrokerConfig {
   readonly shutdownTimeoutMs: number;
   /** `server.heap_reserve_mb`: MiB of V8 heap held for the broker's life (see heap-reserve.ts); 0 = none. */
   readonly heapReserveMb: number;
+  /** `server.heap_growing_percent`: V8's old-generation growing factor as a percentage over 1 (see heap-reserve.ts); 0 = V8's own. */
+  readonly heapGrowingPercent: number;
   /** Where each key's value came from, for the start-up log line. */
   readonly sources: Readonly<Record<string, string>>;
 }
@@ -116,6 +118,7 @@ const BROKER_KEYS: Record<string, KeySpec> = {
   'group.max.session.timeout.ms': { default: '1800000', doc: 'largest session_timeout_ms a group member may ask for', check: integerIn(1, 2 ** 31 - 1) },
   'shutdown.timeout_ms': { default: '10000', doc: 'on SIGTERM, how long to wait for in-flight requests before cancelling them', check: integerIn(0, 3_600_000) },
   'server.heap_reserve_mb': { default: '32', doc: 'MiB of V8 heap held for the broker\'s life so that V8 sizes its old generation for a server (fewer mark-compacts under load); costs that much resident memory; 0 disables it', check: integerIn(0, 1024) },
+  'server.heap_growing_percent': { default: '100', doc: 'how far V8 lets the old generation grow past what survived its last mark-compact before starting the next, in percent (100: to twice as big); fewer mark-compacts under load for more memory; 0 leaves V8 its own adaptive factor', check: integerIn(0, 1000) },
 };
 
 const TOPIC_PREFIX = 'topic.';
@@ -288,6 +291,7 @@ export function resolveBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
     }),
     shutdownTimeoutMs: int('shutdown.timeout_ms'),
     heapReserveMb: int('server.heap_reserve_mb'),
+    heapGrowingPercent: int('server.heap_growing_percent'),
     sources: Object.freeze(Object.fromEntries([...values].map(([k, v]) => [k, v.source]))),
   };
 

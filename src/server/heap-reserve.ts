@@ -21,6 +21,8 @@
  * its size in resident memory: `server.heap_reserve_mb` (default 32; 0
  * disables it, e.g. for a broker embedded in a small process).
  */
+import v8 from 'node:v8';
+
 const MIB = 1024 * 1024;
 
 let reserve: number[] | undefined;
@@ -33,4 +35,28 @@ export function reserveHeap(mib: number): void {
   const doubles = (mib * MIB) / 8;
   if (doubles <= (reserve?.length ?? 0)) return;
   reserve = new Array<number>(doubles).fill(0.5);
+}
+
+/**
+ * The V8 flag for `server.heap_growing_percent`: after each mark-compact V8
+ * lets the old generation grow to (1 + percent/100) x what survived before
+ * the next one starts. V8's own factor adapts between 1.1 and 4 and settles
+ * near 1.1-1.2 in the broker; large requests' Buffers that outlive a
+ * scavenge count towards the old generation, so under W1 of the comparison
+ * (1 MiB requests, flush.policy=always) a mark-compact started every ~60 ms:
+ * 31-41 of them per 3M records, and the broker used 2.0-2.9 s of CPU for
+ * it. With 100 (factor 2): 1 mark-compact and 1.4 s (bench/README.md,
+ * "Performance log"). The flag is read whenever V8 recomputes its limits,
+ * so unlike the heap-size flags it takes effect when set at run time.
+ * Returns undefined for 0: V8's adaptive factor.
+ */
+export function heapGrowingFlag(percent: number): string | undefined {
+  if (!Number.isInteger(percent) || percent < 0) throw new RangeError(`heap growing percent must be an integer >= 0, got ${percent}`);
+  return percent === 0 ? undefined : `--heap-growing-percent=${percent}`;
+}
+
+/** Sets the process's heap growing factor (see heapGrowingFlag); process-wide, like the reserve. */
+export function setHeapGrowing(percent: number): void {
+  const flag = heapGrowingFlag(percent);
+  if (flag) v8.setFlagsFromString(flag);
 }

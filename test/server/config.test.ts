@@ -2,6 +2,7 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { BROKER_CONFIG_KEYS, ConfigError, resolveBrokerConfig } from '../../src/server/config';
+import { heapGrowingFlag } from '../../src/server/heap-reserve';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-config-'));
@@ -17,6 +18,7 @@ describe('broker config', () => {
     expect(config.group).toEqual({ minSessionTimeoutMs: 1000, maxSessionTimeoutMs: 1800000 });
     expect(config.topicDefaults.flushPolicy).toBe('always');
     expect(config.heapReserveMb).toBe(32);
+    expect(config.heapGrowingPercent).toBe(100);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -24,6 +26,15 @@ describe('broker config', () => {
     expect(resolveBrokerConfig({ cwd: empty, env: { BROOK_SERVER_HEAP_RESERVE_MB: '0' } }).heapReserveMb).toBe(0);
     expect(resolveBrokerConfig({ cwd: empty, env: {}, flags: { 'server.heap_reserve_mb': '64' } }).heapReserveMb).toBe(64);
     expect(() => resolveBrokerConfig({ cwd: empty, env: {}, flags: { 'server.heap_reserve_mb': '-1' } })).toThrow(/"server.heap_reserve_mb".*\[0, 1024\]/);
+  });
+
+  it('takes server.heap_growing_percent from env or flags; 0 leaves V8 its own factor', () => {
+    expect(resolveBrokerConfig({ cwd: empty, env: { BROOK_SERVER_HEAP_GROWING_PERCENT: '0' } }).heapGrowingPercent).toBe(0);
+    expect(resolveBrokerConfig({ cwd: empty, env: {}, flags: { 'server.heap_growing_percent': '300' } }).heapGrowingPercent).toBe(300);
+    expect(() => resolveBrokerConfig({ cwd: empty, env: {}, flags: { 'server.heap_growing_percent': '1.5' } })).toThrow(/"server.heap_growing_percent"/);
+    expect(heapGrowingFlag(100)).toBe('--heap-growing-percent=100');
+    expect(heapGrowingFlag(0)).toBeUndefined();
+    expect(() => heapGrowingFlag(-1)).toThrow(RangeError);
   });
 
   it('the README config table lists every key', () => {
