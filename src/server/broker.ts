@@ -26,7 +26,7 @@ import { createAdminService } from './admin-service';
 import type { BrokerContext } from './broker-context';
 import { formatListenAddress, maxMessageBytesLimit, type BrokerConfig, type ListenAddress } from './config';
 import { createGroupsService } from './groups-service';
-import { buildGrpcServer, type ServiceRegistration } from './grpc-server';
+import { buildGrpcServer, RECEIVE_WINDOW_BYTES, widenReceiveWindows, type ServiceRegistration } from './grpc-server';
 import { reserveHeap, setHeapGrowing } from './heap-reserve';
 import { createLogService, logServiceDefinition } from './log-service';
 import { createLogger, type Logger } from './logger';
@@ -45,9 +45,14 @@ function brookServices(context: BrokerContext): ServiceRegistration[] {
   ];
 }
 
-function bindAsync(server: grpc.Server, address: ListenAddress): Promise<number> {
+/** Binds `server`; returns the port and how many HTTP/2 servers got the wider receive window. */
+function bindAsync(server: grpc.Server, address: ListenAddress): Promise<{ port: number; widened: number }> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(formatListenAddress(address), grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+    server.bindAsync(formatListenAddress(address), grpc.ServerCredentials.createInsecure(), (error, port) => {
+      if (error) reject(error);
+      // Here, before any connection can be accepted.
+      else resolve({ port, widened: widenReceiveWindows(server) });
+    });
   });
 }
 
@@ -112,7 +117,9 @@ export class Broker {
     let metricsServer: http.Server | null = null;
     let metricsAddress: ListenAddress | null = null;
     try {
-      port = await bindAsync(server, config.listen);
+      const bound = await bindAsync(server, config.listen);
+      port = bound.port;
+      if (bound.widened === 0) logger.warn({ windowBytes: RECEIVE_WINDOW_BYTES }, 'could not widen the HTTP/2 receive window (grpc-js internals changed): large requests will be slower');
       if (config.metricsListen) {
         const bound = await metrics.listen(config.metricsListen);
         metricsServer = bound.server;
