@@ -12,6 +12,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { serviceDefinition, type pb } from '../../src/protocol';
+import { widenReceiveWindows } from '../../src/server/grpc-server';
 
 function main(): void {
   const fetchBytes = Number(process.argv[2] ?? 1 << 20);
@@ -47,6 +48,8 @@ function main(): void {
       process.stderr.write(`noop-grpc-server: ${err.message}\n`);
       process.exit(1);
     }
+    // The broker's receive window (see RECEIVE_WINDOW_BYTES), so the ceiling rides the same transport.
+    if (widenReceiveWindows(server) === 0) process.stderr.write('noop-grpc-server: could not widen the HTTP/2 receive window\n');
     process.stdout.write(JSON.stringify({ msg: 'listening', port }) + '\n');
   });
   process.once('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
