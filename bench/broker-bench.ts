@@ -22,6 +22,7 @@ import fs from 'fs';
 import { performance } from 'perf_hooks';
 import { serviceDefinition } from '../src/protocol';
 import { encodeRecordBatch } from '../src/record';
+import { widenReceiveWindows } from '../src/server/grpc-server';
 import { grpcClients, randomTopicName, startBroker, stopAllBrokers, type GrpcClients } from '../test/helpers/broker';
 
 const RECORDS_PER_REQUEST = 1000;
@@ -79,6 +80,8 @@ function runNoopServer(): void {
   });
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
     if (error) throw error;
+    // The broker's receive window, so the ceiling rides the same transport.
+    widenReceiveWindows(server);
     process.stdout.write(`${JSON.stringify({ msg: 'listening', addr: `127.0.0.1:${port}` })}\n`);
   });
 }

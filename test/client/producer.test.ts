@@ -361,50 +361,47 @@ class SequencedBroker implements ProduceTransport {
 
 const ticks = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Two batches for one partition, the second reaching the broker first (and
+ * refused for its sequence) before the first is written; the two replies
+ * then reach the producer in the order `ackFirst` says.
+ */
+async function overtaken(firstValues: string[], secondValues: string[], ackFirst: boolean) {
+  const broker = new SequencedBroker();
+  const producer = new Producer(broker, { lingerMs: 1 });
+  expect(producer.idempotent).toBe(true);
+  const send = (values: string[]) => producer.send(values.map((value) => ({ topic: 't', partition: 0, value })));
+  const first = send(firstValues);
+  for (let i = 0; i < 50 && broker.heldCount < 1; i++) await ticks(1);
+  const second = send(secondValues);
+  for (let i = 0; i < 50 && broker.heldCount < 2; i++) await ticks(1);
+  expect(broker.heldCount).toBe(2);
+  const refuseSecond = broker.arrive(1);
+  const ackFirstBatch = broker.arrive(0);
+  const [early, late] = ackFirst ? [ackFirstBatch, refuseSecond] : [refuseSecond, ackFirstBatch];
+  early();
+  await ticks();
+  broker.holding = false;
+  late();
+  const [a, b] = await Promise.all([first, second]);
+  await producer.close();
+  return { broker, first: a.map((r) => r.offset), second: b.map((r) => r.offset) };
+}
+
 describe('idempotent Producer when requests overtake each other', () => {
   it('sends a batch refused for its sequence again once the batch ahead of it was acknowledged, even when that reply came first', async () => {
-    const broker = new SequencedBroker();
-    const producer = new Producer(broker, { lingerMs: 1 });
-    expect(producer.idempotent).toBe(true);
-    const first = producer.send(['a0', 'a1'].map((value) => ({ topic: 't', partition: 0, value })));
-    for (let i = 0; i < 50 && broker.heldCount < 1; i++) await ticks(1);
-    const second = producer.send(['b0', 'b1', 'b2'].map((value) => ({ topic: 't', partition: 0, value })));
-    for (let i = 0; i < 50 && broker.heldCount < 2; i++) await ticks(1);
-    expect(broker.heldCount).toBe(2);
-
-    // The second request reaches the broker first and is refused; then the first is written.
-    const refuseSecond = broker.arrive(1);
-    const ackFirst = broker.arrive(0);
-    // The first's reply reaches the producer before the refusal of the second.
-    ackFirst();
-    await ticks();
-    broker.holding = false;
-    refuseSecond();
-
-    const [a, b] = await Promise.all([first, second]);
-    expect(a.map((r) => r.offset)).toEqual([0, 1]);
-    expect(b.map((r) => r.offset)).toEqual([2, 3, 4]);
+    const { broker, first, second } = await overtaken(['a0', 'a1'], ['b0', 'b1', 'b2'], true);
+    expect(first).toEqual([0, 1]);
+    expect(second).toEqual([2, 3, 4]);
     expect(broker.log).toEqual(['a0', 'a1', 'b0', 'b1', 'b2']);
     expect(broker.arrivals).toEqual([2, 0, 2]);
-    await producer.close();
   });
 
   it('also when the refusal reaches the producer first', async () => {
-    const broker = new SequencedBroker();
-    const producer = new Producer(broker, { lingerMs: 1 });
-    const first = producer.send({ topic: 't', partition: 0, value: 'a' });
-    for (let i = 0; i < 50 && broker.heldCount < 1; i++) await ticks(1);
-    const second = producer.send({ topic: 't', partition: 0, value: 'b' });
-    for (let i = 0; i < 50 && broker.heldCount < 2; i++) await ticks(1);
-    const refuseSecond = broker.arrive(1);
-    const ackFirst = broker.arrive(0);
-    refuseSecond();
-    await ticks();
-    broker.holding = false;
-    ackFirst();
-    expect((await first).offset).toBe(0);
-    expect((await second).offset).toBe(1);
+    const { broker, first, second } = await overtaken(['a'], ['b'], false);
+    expect(first).toEqual([0]);
+    expect(second).toEqual([1]);
     expect(broker.log).toEqual(['a', 'b']);
-    await producer.close();
+    expect(broker.arrivals).toEqual([1, 0, 1]);
   });
 });
