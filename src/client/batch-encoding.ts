@@ -131,7 +131,8 @@ export class BatchBuilder {
   private grow(atLeast: number): void {
     let length = this.buffer.length * 2;
     while (length < atLeast) length *= 2;
-    const grown = this.pool?.take(atLeast) ?? Buffer.allocUnsafe(length);
+    // A pooled buffer only for a batch that is large itself: a small one would hold 1 MiB.
+    const grown = (atLeast >= POOLED_MIN_BYTES ? this.pool?.take(atLeast) : undefined) ?? Buffer.allocUnsafe(length);
     this.buffer.copy(grown, this.start, this.start, this.start + this.size);
     this.pool?.give(this.buffer);
     this.buffer = grown;

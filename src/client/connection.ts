@@ -20,7 +20,11 @@ import { produceSerializer, type ProduceRequestWithBytes } from './produce-wire'
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
 
-/** What a Produce call needs; the Producer depends on this contract only. */
+/**
+ * What a Produce call needs; the Producer depends on this contract only.
+ * A request's `recordBatch` views a buffer the producer reuses once the
+ * call has settled: a transport that keeps the bytes past that must copy them.
+ */
 export interface ProduceTransport {
   produce(request: pb.ProduceRequest, timeoutMs?: number): Promise<pb.ProduceResponse__Output>;
   partitionCount(topic: string): Promise<number>;

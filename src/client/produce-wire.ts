@@ -82,6 +82,15 @@ function writeUvarint(out: Buffer, at: number, value: number): number {
   return at;
 }
 
+/**
+ * Attaches `bytes` to `request` as its wire form (nothing when undefined).
+ * Not enumerable: a copy made by spreading the request (a transport that
+ * changes a field, say) carries the fields only and is serialized from them.
+ */
+export function withSerialized(request: ProduceRequestWithBytes, bytes: Buffer | undefined): void {
+  if (bytes) Object.defineProperty(request, SERIALIZED, { value: bytes, enumerable: false, configurable: true, writable: true });
+}
+
 /** Produce's request serializer: a request's own bytes when it has them, `fallback` (protobufjs) otherwise. */
 export function produceSerializer(fallback: (request: pb.ProduceRequest) => Buffer): (request: ProduceRequestWithBytes) => Buffer {
   return (request) => request[SERIALIZED] ?? fallback(request);

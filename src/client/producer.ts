@@ -65,7 +65,7 @@ import { partitionForKey } from '../common/partitioner';
 import type { pb } from '../protocol';
 import { BatchBuilder, BufferPool } from './batch-encoding';
 import { Connection, type ProduceTransport } from './connection';
-import { produceRequestPrefix, produceRequestPrefixRoom, SERIALIZED, type ProduceRequestWithBytes } from './produce-wire';
+import { produceRequestPrefix, produceRequestPrefixRoom, withSerialized, type ProduceRequestWithBytes } from './produce-wire';
 import { producerOptions, type ConnectionOptions, type ProducerOptions } from './options';
 import { backoffDelayMs, sleep, withRetry } from './retry';
 import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHeader, type RecordMetadata } from './types';
@@ -191,6 +191,8 @@ const MAX_IN_FLIGHT_PER_PARTITION_IDEMPOTENT = 5;
  * log — client", for W3).
  */
 const SMALL_REQUEST_BYTES = 16 * 1024 - 128;
+/** Partitions are int32 on the wire. */
+const MAX_PARTITION = 2 ** 31 - 1;
 /** Sequences are int32 and wrap from 2^31-1 to 0. */
 const SEQUENCE_MODULUS = 2 ** 31;
 const SEQUENCE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE', 'UNKNOWN_PRODUCER_ID']);
@@ -510,7 +512,13 @@ export class Producer {
       this.inFlight--;
       // The partition has nothing in flight any more: its lingering batch goes now.
       if (queue.open && queue.inFlight.length === 0 && queue.closed.length === 0 && outcome !== 'requeued') this.closeBatch(queue);
-      if (outcome === 'requeued') {
+      if (outcome === 'requeued' && this.fatalError) {
+        // Not written, and the producer has ended meanwhile (fail() has emptied the queues): it fails with the rest.
+        failRuns(batch, withPartition(this.fatalError, queue));
+        this.unsettled.delete(batch);
+        markSettled(batch);
+        batch.builder.release();
+      } else if (outcome === 'requeued') {
         // Not written: back to its place in the queue, renumbered when sent again.
         batch.baseSequence = -1;
         let at = 0;
@@ -618,17 +626,17 @@ export class Producer {
       failRuns(batch, error);
       return 'failed';
     };
-    let recordBatch: Buffer;
+    const request: ProduceRequestWithBytes = { topic, partition, acks: ACKS[this.options.acks] };
     try {
       const stamp = this.idempotent && identity ? { producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence: batch.baseSequence } : undefined;
-      recordBatch = batch.builder.seal(stamp);
+      const recordBatch = batch.builder.seal(stamp);
+      request.recordBatch = recordBatch;
+      // The request's wire bytes around the batch's, so the connection does not copy the batch to serialize it.
+      withSerialized(request, batch.builder.withPrefix(produceRequestPrefix(topic, partition, request.acks, recordBatch.length)));
     } catch (e) {
       if (this.idempotent) this.bumpNeeded = true; // its sequence is taken but will never be written
       return fail(toBrookError(e, context));
     }
-    const request: ProduceRequestWithBytes = { topic, partition, recordBatch, acks: ACKS[this.options.acks] };
-    // The request's wire bytes around the batch's, so the connection does not copy the batch to serialize it.
-    request[SERIALIZED] = batch.builder.withPrefix(produceRequestPrefix(topic, partition, request.acks, recordBatch.length));
     let recovering = false;
     const endRecovery = (): void => {
       if (!recovering) return;
@@ -759,7 +767,9 @@ function check(record: ProducerRecord, index: number | undefined): void {
   }
   if (typeof record.topic !== 'string' || record.topic.length === 0) throw invalid(record, index, 'topic must be a non-empty string');
   const partition = record.partition;
-  if (partition !== undefined && (!Number.isInteger(partition) || partition < 0)) throw invalid(record, index, `partition must be an integer >= 0, got ${partition}`);
+  if (partition !== undefined && (!Number.isInteger(partition) || partition < 0 || partition > MAX_PARTITION)) {
+    throw invalid(record, index, `partition must be an integer from 0 to ${MAX_PARTITION}, got ${partition}`);
+  }
   if (record.value === undefined) throw invalid(record, index, 'value is required (null for a tombstone)');
   if (!isBytes(record.value, true)) throw invalid(record, index, 'value must be a Buffer, Uint8Array, string or null');
   if (!isBytes(record.key, true) && record.key !== undefined) throw invalid(record, index, 'key must be a Buffer, Uint8Array, string or null');

@@ -1,5 +1,5 @@
 import { BatchBuilder, BufferPool, POOLED_MIN_BYTES } from '../../src/client/batch-encoding';
-import { produceRequestPrefix, produceRequestPrefixRoom, produceSerializer, SERIALIZED, type ProduceRequestWithBytes } from '../../src/client/produce-wire';
+import { produceRequestPrefix, produceRequestPrefixRoom, produceSerializer, SERIALIZED, withSerialized, type ProduceRequestWithBytes } from '../../src/client/produce-wire';
 import { brookServices } from '../../src/protocol';
 import type { pb } from '../../src/protocol';
 
@@ -46,8 +46,12 @@ describe('Produce request bytes written around the batch', () => {
     const serialize = produceSerializer(produce.requestSerialize);
     const request: ProduceRequestWithBytes = { topic: 'topic', partition: 0, recordBatch: batch };
     expect(decode(serialize(request)).topic).toBe('topic');
-    request[SERIALIZED] = Buffer.from('already serialized');
+    withSerialized(request, Buffer.from('already serialized'));
     expect(serialize(request).toString()).toBe('already serialized');
+    // A spread copy (a transport changing a field) is serialized from its fields.
+    const moved = { ...request, partition: 3 };
+    expect(moved[SERIALIZED]).toBeUndefined();
+    expect(decode(serialize(moved)).partition).toBe(3);
   });
 });
 

@@ -299,6 +299,7 @@ describe('Producer in-flight limits and retries', () => {
     const producer = new Producer(transport);
     await expect(producer.send({ topic: 't' } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(producer.send({ topic: 't', value: 'v', partition: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(producer.send({ topic: 't', value: 'v', partition: 2 ** 31 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'record.partition must be an integer from 0 to 2147483647, got 2147483648' });
     await producer.close();
     expect(transport.requests).toHaveLength(0);
   });
@@ -354,6 +355,12 @@ class SequencedBroker implements ProduceTransport {
     return () => resolve(reply as unknown as pb.ProduceResponse__Output);
   }
 
+  /** The held request at `index` is refused with `error` without reaching the log: returns how to deliver it. */
+  refuse(index: number, error: BrookError): () => void {
+    const [{ reject }] = this.held.splice(index, 1);
+    return () => reject(error);
+  }
+
   releaseAll(): void {
     while (this.held.length > 0) this.arrive(0)();
   }
@@ -403,5 +410,24 @@ describe('idempotent Producer when requests overtake each other', () => {
     expect(second).toEqual([1]);
     expect(broker.log).toEqual(['a', 'b']);
     expect(broker.arrivals).toEqual([1, 0, 1]);
+  });
+
+  it('fails a batch waiting on the one ahead of it when that one ends the producer', async () => {
+    const broker = new SequencedBroker();
+    const producer = new Producer(broker, { lingerMs: 1 });
+    const first = producer.send({ topic: 't', partition: 0, value: 'a' });
+    for (let i = 0; i < 50 && broker.heldCount < 1; i++) await ticks(1);
+    const second = producer.send({ topic: 't', partition: 0, value: 'b' });
+    for (let i = 0; i < 50 && broker.heldCount < 2; i++) await ticks(1);
+    const refuseSecond = broker.arrive(1); // overtook the first: refused for its sequence
+    const fenceFirst = broker.refuse(0, new BrookError('PRODUCER_FENCED', 'a newer producer with this id has written'));
+    refuseSecond();
+    await ticks();
+    fenceFirst();
+    const outcomes = await Promise.allSettled([first, second]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(outcomes.map((o) => ((o as PromiseRejectedResult).reason as BrookError).code)).toEqual(['PRODUCER_FENCED', 'PRODUCER_FENCED']);
+    await producer.close(); // settles: nothing is left waiting
+    expect(broker.log).toEqual([]);
   });
 });
