@@ -704,24 +704,8 @@ export function visitRecords(buf: Buffer, position: number, visit: RecordVisitor
     const timestampDelta = readVarlong(buf, cursor, recordEnd);
     const offset = baseOffset + readVarint(buf, cursor, recordEnd);
     const wanted = offset >= fromOffset && offset < toOffset;
-    // key
-    let length = readVarint(buf, cursor, recordEnd);
-    let at = cursor.position;
-    if (length < -1 || at + length > recordEnd) throw badField(position, index, 'key', length);
-    let key: Buffer | null = null;
-    if (length >= 0) {
-      cursor.position = at + length;
-      if (wanted) key = copy ? copyOut(buf, at, length) : bufferView(arrayBuffer, byteOffset + at, length);
-    }
-    // value
-    length = readVarint(buf, cursor, recordEnd);
-    at = cursor.position;
-    if (length < -1 || at + length > recordEnd) throw badField(position, index, 'value', length);
-    let value: Buffer | null = null;
-    if (length >= 0) {
-      cursor.position = at + length;
-      if (wanted) value = copy ? copyOut(buf, at, length) : bufferView(arrayBuffer, byteOffset + at, length);
-    }
+    const key = readBytesField(buf, arrayBuffer, byteOffset, cursor, recordEnd, wanted, copy, position, index, 'key');
+    const value = readBytesField(buf, arrayBuffer, byteOffset, cursor, recordEnd, wanted, copy, position, index, 'value');
     const headerCount = readVarint(buf, cursor, recordEnd);
     let headers = EMPTY_HEADERS;
     if (headerCount !== 0) {
@@ -729,18 +713,11 @@ export function visitRecords(buf: Buffer, position: number, visit: RecordVisitor
       const decoded: RecordHeader[] | undefined = wanted ? new Array<RecordHeader>(headerCount) : undefined;
       for (let h = 0; h < headerCount; h++) {
         const keyLength = readVarint(buf, cursor, recordEnd);
-        at = cursor.position;
+        const at = cursor.position;
         if (keyLength < 0 || at + keyLength > recordEnd) throw badField(position, index, 'header key', keyLength);
         cursor.position = at + keyLength;
         const headerKey = decoded ? buf.toString('utf8', at, at + keyLength) : '';
-        length = readVarint(buf, cursor, recordEnd);
-        at = cursor.position;
-        if (length < -1 || at + length > recordEnd) throw badField(position, index, 'header value', length);
-        let headerValue: Buffer | null = null;
-        if (length >= 0) {
-          cursor.position = at + length;
-          if (decoded) headerValue = copy ? copyOut(buf, at, length) : bufferView(arrayBuffer, byteOffset + at, length);
-        }
+        const headerValue = readBytesField(buf, arrayBuffer, byteOffset, cursor, recordEnd, decoded !== undefined, copy, position, index, 'header value');
         if (decoded) decoded[h] = { key: headerKey, value: headerValue };
       }
       if (decoded) headers = decoded;
@@ -758,6 +735,32 @@ export function visitRecords(buf: Buffer, position: number, visit: RecordVisitor
     throw corrupt(position, `has record count ${header.recordCount} in its header but holds ${index} records`);
   }
   return header;
+}
+
+/**
+ * A length-prefixed bytes field of the record ending at `recordEnd` (length
+ * -1: null). Checks its length either way; makes the Buffer only when
+ * `keep` (a view, or a copy with `copy`).
+ */
+function readBytesField(
+  buf: Buffer,
+  arrayBuffer: ArrayBuffer,
+  byteOffset: number,
+  cursor: Cursor,
+  recordEnd: number,
+  keep: boolean,
+  copy: boolean,
+  batchPosition: number,
+  index: number,
+  field: string,
+): Buffer | null {
+  const length = readVarint(buf, cursor, recordEnd);
+  const at = cursor.position;
+  if (length < -1 || at + length > recordEnd) throw badField(batchPosition, index, field, length);
+  if (length < 0) return null;
+  cursor.position = at + length;
+  if (!keep) return null;
+  return copy ? copyOut(buf, at, length) : bufferView(arrayBuffer, byteOffset + at, length);
 }
 
 function copyOut(buf: Buffer, start: number, length: number): Buffer {
