@@ -20,6 +20,22 @@ import { produceSerializer, type ProduceRequestWithBytes } from './produce-wire'
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
 
+let logClient: grpc.ServiceClientConstructor | undefined;
+
+/**
+ * The Log service client, with Produce serialized by produceSerializer: a
+ * request that carries its own wire bytes (see produce-wire.ts) is sent as
+ * they are, any other through protobufjs. Made once per process.
+ */
+function logClientConstructor(generated: grpc.ServiceClientConstructor): grpc.ServiceClientConstructor {
+  if (!logClient) {
+    const produce = generated.service.Produce as grpc.MethodDefinition<ProduceRequestWithBytes, unknown>;
+    const service = { ...generated.service, Produce: { ...produce, requestSerialize: produceSerializer(produce.requestSerialize) } };
+    logClient = grpc.makeGenericClientConstructor(service, generated.serviceName);
+  }
+  return logClient;
+}
+
 /**
  * What a Produce call needs; the Producer depends on this contract only.
  * A request's `recordBatch` views a buffer the producer reuses once the
@@ -51,9 +67,7 @@ export class Connection implements ProduceTransport {
   private readonly groups: grpc.Client;
   private readonly calls = new Set<grpc.Call>();
   private closed = false;
-  private readonly produceMethod: grpc.MethodDefinition<pb.ProduceRequest, pb.ProduceResponse__Output>;
-  /** protobufjs, or the bytes a request carries already (see produce-wire.ts). */
-  private readonly serializeProduce: (request: ProduceRequestWithBytes) => Buffer;
+  private readonly produceMethod: grpc.MethodDefinition<ProduceRequestWithBytes, pb.ProduceResponse__Output>;
 
   constructor(options: Partial<ConnectionOptions> = {}) {
     this.options = connectionOptions(options);
@@ -79,9 +93,9 @@ export class Connection implements ProduceTransport {
       'grpc-node.flow_control_window': 4 * 1024 * 1024,
     };
     const credentials = grpc.credentials.createInsecure();
-    this.log = new services.Log(this.options.addr, credentials, channelOptions);
-    this.produceMethod = services.Log.service.Produce as unknown as grpc.MethodDefinition<pb.ProduceRequest, pb.ProduceResponse__Output>;
-    this.serializeProduce = produceSerializer(this.produceMethod.requestSerialize);
+    const LogClient = logClientConstructor(services.Log);
+    this.log = new LogClient(this.options.addr, credentials, channelOptions);
+    this.produceMethod = LogClient.service.Produce as unknown as grpc.MethodDefinition<ProduceRequestWithBytes, pb.ProduceResponse__Output>;
     const channelOverride = this.log.getChannel();
     this.admin = new services.Admin(this.options.addr, credentials, { ...channelOptions, channelOverride });
     this.groups = new services.Groups(this.options.addr, credentials, { ...channelOptions, channelOverride });
@@ -115,25 +129,7 @@ export class Connection implements ProduceTransport {
   }
 
   produce(request: ProduceRequestWithBytes, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
-    const context: ErrorContext = { topic: request.topic, partition: request.partition };
-    if (this.closed) return Promise.reject(new BrookError('CLIENT_CLOSED', 'the connection is closed', context));
-    const deadline = new Date(Date.now() + (timeoutMs ?? this.options.requestTimeoutMs));
-    return new Promise((resolve, reject) => {
-      const call = this.log.makeUnaryRequest<ProduceRequestWithBytes, pb.ProduceResponse__Output>(
-        this.produceMethod.path,
-        this.serializeProduce,
-        this.produceMethod.responseDeserialize,
-        request,
-        new grpc.Metadata(),
-        { deadline },
-        (err, value) => {
-          this.calls.delete(call);
-          if (err) reject(toBrookError(err, context, this.options.addr));
-          else resolve(value as pb.ProduceResponse__Output);
-        },
-      );
-      this.calls.add(call);
-    });
+    return this.call(this.log, 'Produce', request, { topic: request.topic, partition: request.partition }, timeoutMs);
   }
 
   /**
@@ -159,7 +155,7 @@ export class Connection implements ProduceTransport {
     const reply = new Promise<pb.ProduceResponse__Output>((resolve, reject) => {
       const call = this.log.makeClientStreamRequest<ProduceRequestWithBytes, pb.ProduceResponse__Output>(
         this.produceMethod.path,
-        this.serializeProduce,
+        this.produceMethod.requestSerialize,
         this.produceMethod.responseDeserialize,
         new grpc.Metadata(),
         { deadline },

@@ -242,11 +242,6 @@ function newBatch(batchMaxBytes: number, queue: PartitionQueue, pool: BufferPool
   };
 }
 
-/** A batch leaves `unsettled` once every record of it has settled: wakes a flush() waiting for it. */
-function markSettled(batch: Batch): void {
-  batch.markSettled?.();
-}
-
 /** For flush(): resolves once the batch (still unsettled) has settled. */
 function whenSettled(batch: Batch): Promise<void> {
   batch.settled ??= new Promise<void>((resolve) => (batch.markSettled = resolve));
@@ -515,9 +510,7 @@ export class Producer {
       if (outcome === 'requeued' && this.fatalError) {
         // Not written, and the producer has ended meanwhile (fail() has emptied the queues): it fails with the rest.
         failRuns(batch, withPartition(this.fatalError, queue));
-        this.unsettled.delete(batch);
-        markSettled(batch);
-        batch.builder.release();
+        this.settle(batch);
       } else if (outcome === 'requeued') {
         // Not written: back to its place in the queue, renumbered when sent again.
         batch.baseSequence = -1;
@@ -525,9 +518,7 @@ export class Producer {
         while (at < queue.closed.length && queue.closed[at].order < batch.order) at++;
         queue.closed.splice(at, 0, batch);
       } else {
-        this.unsettled.delete(batch);
-        markSettled(batch);
-        batch.builder.release(); // its request is over: no view of the buffer is in use
+        this.settle(batch);
       }
       if (queue.closed.length > 0) this.sendable.add(queue);
       this.drain();
@@ -584,12 +575,17 @@ export class Producer {
     }
   }
 
+  /** Every record of `batch` has settled: it leaves `unsettled` (waking a flush() waiting on it), and its buffer goes back to the pool (no request views it any more). */
+  private settle(batch: Batch): void {
+    this.unsettled.delete(batch);
+    batch.markSettled?.();
+    batch.builder.release();
+  }
+
   private rejectQueued(queue: PartitionQueue, error: BrookError): void {
     for (const batch of queue.closed.splice(0)) {
       failRuns(batch, withPartition(error, queue));
-      this.unsettled.delete(batch);
-      markSettled(batch);
-      batch.builder.release();
+      this.settle(batch);
     }
     this.sendable.delete(queue);
   }
