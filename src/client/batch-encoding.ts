@@ -190,8 +190,10 @@ export const POOLED_MIN_BYTES = 64 * 1024;
 /**
  * Large batch buffers a producer reuses. A full 1 MiB batch otherwise costs a
  * fresh 1 MiB buffer (and the copies of growing into it), and V8 answers that
- * much new external memory per batch with extra garbage collections: W1 of
- * the comparison made one every ~60 ms (bench/README.md, "Performance log").
+ * much new external memory per batch with extra garbage collections: the
+ * W1 client did 35-37 mark-compacts per 3M records, 10 with the pool and the
+ * request written around the batch (bench/README.md, "Performance log —
+ * third pass").
  * Holds at most `maxBuffers`; a buffer is given back only when nothing views
  * it any more (its batch has settled).
  */

@@ -203,8 +203,9 @@ export function buildGrpcServer(services: readonly ServiceRegistration[], option
  * broker's event loop got round to a WINDOW_UPDATE: ~16 round trips per
  * request, each waiting on whatever the broker was doing (an fsync callback,
  * a GC). W1 of the comparison (1M x 100 B in 1 MiB requests, 5 in flight,
- * flush.policy=always), medians of 3 in three interleaved pairs: 0.98 / 1.26
- * / 1.02 M records/s at 64 KiB, 1.51 / 2.21 / 1.55 M at 4 MiB. The window
+ * flush.policy=always), medians of 3 with `bench/client-profile.js --addr`
+ * against the broker before and after this change, in two interleaved
+ * pairs: 1.36 / 1.03 M -> 1.71 / 1.69 M records/s. The window
  * bounds what a client may send before the broker has read it; the broker
  * reads every request in full anyway (limits.max_request_bytes caps one).
  */

@@ -44,9 +44,9 @@ export function reserveHeap(mib: number): void {
  * near 1.1-1.2 in the broker; large requests' Buffers that outlive a
  * scavenge count towards the old generation, so under W1 of the comparison
  * (1 MiB requests, flush.policy=always) a mark-compact started every ~60 ms:
- * 31-41 of them per 3M records, and the broker used 2.0-2.9 s of CPU for
- * it. With 100 (factor 2): 1 mark-compact and 1.4 s (bench/README.md,
- * "Performance log"). The flag is read whenever V8 recomputes its limits,
+ * 31-42 of them per 3M records. With 100 (factor 2): 1, and broker CPU for
+ * the 3M records 2.40 / 2.69 s -> 1.68 / 1.88 s in back-to-back pairs
+ * (bench/README.md, "Performance log — third pass"). The flag is read whenever V8 recomputes its limits,
  * so unlike the heap-size flags it takes effect when set at run time.
  * Returns undefined for 0: V8's adaptive factor.
  */
