@@ -7,6 +7,11 @@
  *   node dist/bench/client-profile.js [--records N] [--runs N] [--level fsync|buffered]
  *                                     [--only w1,w2,w3,w4] [--addr HOST:PORT]
  *                                     [--profile w1|w2|w3|w4 --profile-out FILE.cpuprofile]
+ *                                     [--no-produce-stream]
+ *
+ * W4 starts, as in `make bench`, with an unrecorded 1 s run on a topic of
+ * its own. --no-produce-stream sends a Produce call per request instead of
+ * using the connection's produce stream (ConnectionOptions.produceStream).
  *
  * Without --addr it starts its own broker (127.0.0.1, temp data dir, stopped
  * by its PID at the end).
@@ -29,6 +34,7 @@ async function main(): Promise<void> {
       addr: { type: 'string' },
       profile: { type: 'string' },
       'profile-out': { type: 'string', default: 'client.cpuprofile' },
+      'no-produce-stream': { type: 'boolean', default: false },
     },
   });
   // A CPU profile of one workload's runs only (the client side; the broker is another process).
@@ -53,7 +59,7 @@ async function main(): Promise<void> {
   const only = new Set(String(values.only).split(','));
   let server: BrookServer | undefined;
   const address = values.addr ?? (server = await startBrook(level)).address;
-  const driver = new BrookSdkDriver(address, level);
+  const driver = new BrookSdkDriver(address, level, { produceStream: !values['no-produce-stream'] });
   const stamp = Date.now().toString(36);
   try {
     const w1: number[] = [];
@@ -89,6 +95,8 @@ async function main(): Promise<void> {
     }
     if (only.has('w4')) {
       const topic = `prof-${stamp}-w4`;
+      await driver.createTopic(`${topic}-warmup`, 1);
+      await driver.endToEnd(`${topic}-warmup`, 20_000, 1000, newHistogram());
       await driver.createTopic(topic, 1);
       const h = newHistogram();
       await profiled('w4', () => driver.endToEnd(topic, 20_000, 4000, h));

@@ -14,7 +14,7 @@
  *       the tail on its stream.
  *   W5  four Consumers in one group (broker-side assignment, auto-commit).
  */
-import { Connection, Consumer, PartitionReader, Producer, type ProducerRecord } from '../../src/client';
+import { Connection, Consumer, PartitionReader, Producer, type ConnectionOptions, type ProducerRecord } from '../../src/client';
 import { createBrookTopic } from './brook';
 import { packageVersion } from './package-version';
 import { nowUs, windowed, withTimeout, type Histogram } from './stats';
@@ -46,10 +46,15 @@ export class BrookSdkDriver implements Driver {
   readonly client = `Brook SDK (src/client) on grpc-js ${packageVersion('@grpc/grpc-js')}`;
   private readonly connections: Connection[] = [];
 
-  constructor(private readonly address: string, private readonly level: Durability) {}
+  /** `connection`: options for every connection the driver makes (client-profile's --no-produce-stream). */
+  constructor(
+    private readonly address: string,
+    private readonly level: Durability,
+    private readonly connection: Partial<ConnectionOptions> = {},
+  ) {}
 
   private connect(): Connection {
-    const connection = new Connection({ addr: this.address });
+    const connection = new Connection({ ...this.connection, addr: this.address });
     this.connections.push(connection);
     return connection;
   }

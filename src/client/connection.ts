@@ -15,7 +15,8 @@ import type { pb } from '../protocol';
 import { BrookError, type ErrorContext } from '../common/errors';
 import { connectionOptions, type ConnectionOptions } from './options';
 import { toBrookError } from './errors';
-import { produceSerializer, type ProduceRequestWithBytes } from './produce-wire';
+import { produceSerializer, produceStreamSerializer, type ProduceRequestWithBytes, type ProduceStreamRequestWithBytes } from './produce-wire';
+import { ProduceStreamClient } from './produce-stream';
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
@@ -23,14 +24,20 @@ type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.C
 let logClient: grpc.ServiceClientConstructor | undefined;
 
 /**
- * The Log service client, with Produce serialized by produceSerializer: a
- * request that carries its own wire bytes (see produce-wire.ts) is sent as
- * they are, any other through protobufjs. Made once per process.
+ * The Log service client, with Produce and ProduceStream serialized by
+ * produceSerializer / produceStreamSerializer: a request that carries its
+ * own wire bytes (see produce-wire.ts) is sent as they are, any other
+ * through protobufjs. Made once per process.
  */
 function logClientConstructor(generated: grpc.ServiceClientConstructor): grpc.ServiceClientConstructor {
   if (!logClient) {
     const produce = generated.service.Produce as grpc.MethodDefinition<ProduceRequestWithBytes, unknown>;
-    const service = { ...generated.service, Produce: { ...produce, requestSerialize: produceSerializer(produce.requestSerialize) } };
+    const stream = generated.service.ProduceStream as grpc.MethodDefinition<pb.ProduceStreamRequest, unknown>;
+    const service = {
+      ...generated.service,
+      Produce: { ...produce, requestSerialize: produceSerializer(produce.requestSerialize) },
+      ProduceStream: { ...stream, requestSerialize: produceStreamSerializer(stream.requestSerialize) },
+    };
     logClient = grpc.makeGenericClientConstructor(service, generated.serviceName);
   }
   return logClient;
@@ -60,6 +67,8 @@ export interface ProduceCall {
   readonly reply: Promise<pb.ProduceResponse__Output>;
 }
 
+const WRITTEN = Promise.resolve();
+
 export class Connection implements ProduceTransport {
   readonly options: Readonly<ConnectionOptions>;
   private readonly log: grpc.Client;
@@ -68,6 +77,8 @@ export class Connection implements ProduceTransport {
   private readonly calls = new Set<grpc.Call>();
   private closed = false;
   private readonly produceMethod: grpc.MethodDefinition<ProduceRequestWithBytes, pb.ProduceResponse__Output>;
+  /** Produce requests' stream (options.produceStream), else undefined: a call each. */
+  private readonly produceStream: ProduceStreamClient | undefined;
 
   constructor(options: Partial<ConnectionOptions> = {}) {
     this.options = connectionOptions(options);
@@ -96,6 +107,16 @@ export class Connection implements ProduceTransport {
     const LogClient = logClientConstructor(services.Log);
     this.log = new LogClient(this.options.addr, credentials, channelOptions);
     this.produceMethod = LogClient.service.Produce as unknown as grpc.MethodDefinition<ProduceRequestWithBytes, pb.ProduceResponse__Output>;
+    if (this.options.produceStream) {
+      const method = LogClient.service.ProduceStream as unknown as grpc.MethodDefinition<ProduceStreamRequestWithBytes, pb.ProduceStreamResponse__Output>;
+      const open = (): grpc.ClientDuplexStream<ProduceStreamRequestWithBytes, pb.ProduceStreamResponse__Output> => {
+        const call = this.log.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, new grpc.Metadata(), {});
+        this.calls.add(call);
+        call.once('status', () => this.calls.delete(call));
+        return call;
+      };
+      this.produceStream = new ProduceStreamClient(open, (request, timeoutMs) => this.produceCall(request, timeoutMs), this.options.addr);
+    }
     const channelOverride = this.log.getChannel();
     this.admin = new services.Admin(this.options.addr, credentials, { ...channelOptions, channelOverride });
     this.groups = new services.Groups(this.options.addr, credentials, { ...channelOptions, channelOverride });
@@ -128,7 +149,13 @@ export class Connection implements ProduceTransport {
     return this.call(this.log, 'InitProducerId', request, {}, timeoutMs);
   }
 
+  /** A Produce request: a message on the connection's produce stream (options.produceStream), else a Produce call. */
   produce(request: ProduceRequestWithBytes, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
+    if (this.produceStream && !this.closed) return this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs);
+    return this.produceCall(request, timeoutMs);
+  }
+
+  private produceCall(request: ProduceRequestWithBytes, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
     return this.call(this.log, 'Produce', request, { topic: request.topic, partition: request.partition }, timeoutMs);
   }
 
@@ -146,6 +173,8 @@ export class Connection implements ProduceTransport {
    */
   produceInOrder(request: ProduceRequestWithBytes, timeoutMs?: number): ProduceCall {
     const context: ErrorContext = { topic: request.topic, partition: request.partition };
+    // On the produce stream, requests reach the broker in the order they are written: no need to wait.
+    if (this.produceStream && !this.closed) return { written: WRITTEN, reply: this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs) };
     if (this.closed) {
       return { written: Promise.resolve(), reply: Promise.reject(new BrookError('CLIENT_CLOSED', 'the connection is closed', context)) };
     }

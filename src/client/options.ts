@@ -21,6 +21,12 @@ export interface ConnectionOptions {
   reconnectBackoffMs: number;
   /** Longest delay between reconnect attempts, in ms. Default 2000. */
   maxReconnectBackoffMs: number;
+  /**
+   * Send produce requests on one Log.ProduceStream stream instead of a
+   * Produce call each (see produce-stream.ts). A broker without
+   * ProduceStream is detected and gets Produce calls. Default true.
+   */
+  produceStream: boolean;
 }
 
 /** Exponential backoff with jitter, used only for errors whose `retriable` is true. */
@@ -144,6 +150,7 @@ export function defaultConnectionOptions(): ConnectionOptions {
     maxMessageBytes: 64 * 1024 * 1024,
     reconnectBackoffMs: 100,
     maxReconnectBackoffMs: 2000,
+    produceStream: true,
   };
 }
 
@@ -221,6 +228,7 @@ export function connectionOptions(input: unknown): Readonly<ConnectionOptions> {
   integer(o.maxMessageBytes, 'maxMessageBytes', 1024);
   integer(o.reconnectBackoffMs, 'reconnectBackoffMs', 1);
   integer(o.maxReconnectBackoffMs, 'maxReconnectBackoffMs', o.reconnectBackoffMs);
+  if (typeof o.produceStream !== 'boolean') throw new BrookError('INVALID_ARGUMENT', `options.produceStream must be true or false, got ${String(o.produceStream)}`);
   return Object.freeze(o);
 }
 

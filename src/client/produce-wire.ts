@@ -15,13 +15,29 @@
 import type { pb } from '../protocol';
 
 export const SERIALIZED: unique symbol = Symbol('brook.produceRequestBytes');
+/** Free bytes just before a request's SERIALIZED bytes, in the same buffer (see produceStreamSerializer). */
+export const ROOM_BEFORE: unique symbol = Symbol('brook.produceRequestRoomBefore');
 
 /** A ProduceRequest that may carry its own wire bytes. */
-export type ProduceRequestWithBytes = pb.ProduceRequest & { [SERIALIZED]?: Buffer };
+export type ProduceRequestWithBytes = pb.ProduceRequest & { [SERIALIZED]?: Buffer; [ROOM_BEFORE]?: number };
+
+/** A ProduceStreamRequest whose request may carry its own wire bytes. */
+export interface ProduceStreamRequestWithBytes {
+  requestId: number;
+  request: ProduceRequestWithBytes;
+}
+
+/**
+ * The most bytes a ProduceStreamRequest adds before its request's bytes:
+ * request_id's tag and uint32 varint, request's tag and length.
+ */
+export const PRODUCE_STREAM_PREFIX_ROOM = 1 + 5 + 1 + 5;
 
 const ACKS_NUMBER: Record<string, number> = { ACKS_LEADER: 0, ACKS_ALL: 1, ACKS_NONE: 2 };
 
-// Field numbers and wire types of ProduceRequest (protos/brook/v1/log.proto).
+// Field numbers and wire types of ProduceStreamRequest and ProduceRequest (protos/brook/v1/log.proto).
+const REQUEST_ID_TAG = (1 << 3) | 0;
+const REQUEST_TAG = (2 << 3) | 2;
 const TOPIC_TAG = (1 << 3) | 2;
 const PARTITION_TAG = (2 << 3) | 0;
 const ACKS_TAG = (4 << 3) | 0;
@@ -87,11 +103,36 @@ function writeUvarint(out: Buffer, at: number, value: number): number {
  * Not enumerable: a copy made by spreading the request (a transport that
  * changes a field, say) carries the fields only and is serialized from them.
  */
-export function withSerialized(request: ProduceRequestWithBytes, bytes: Buffer | undefined): void {
-  if (bytes) Object.defineProperty(request, SERIALIZED, { value: bytes, enumerable: false, configurable: true, writable: true });
+export function withSerialized(request: ProduceRequestWithBytes, bytes: Buffer | undefined, roomBefore = 0): void {
+  if (!bytes) return;
+  Object.defineProperty(request, SERIALIZED, { value: bytes, enumerable: false, configurable: true, writable: true });
+  Object.defineProperty(request, ROOM_BEFORE, { value: roomBefore, enumerable: false, configurable: true, writable: true });
 }
 
 /** Produce's request serializer: a request's own bytes when it has them, `fallback` (protobufjs) otherwise. */
 export function produceSerializer(fallback: (request: pb.ProduceRequest) => Buffer): (request: ProduceRequestWithBytes) => Buffer {
   return (request) => request[SERIALIZED] ?? fallback(request);
+}
+
+/**
+ * ProduceStream's request serializer. A request with its own bytes and room
+ * before them gets the stream message's two leading fields (request_id, and
+ * request's tag and length) written into that room, and goes out as one view
+ * of the batch's buffer, uncopied. Any other goes through `fallback`
+ * (protobufjs).
+ */
+export function produceStreamSerializer(fallback: (message: pb.ProduceStreamRequest) => Buffer): (message: ProduceStreamRequestWithBytes) => Buffer {
+  return (message) => {
+    const { requestId, request } = message;
+    const bytes = request[SERIALIZED];
+    if (!bytes) return fallback(message);
+    const prefix = 1 + sizeOfUvarint(requestId) + 1 + sizeOfUvarint(bytes.length);
+    if ((request[ROOM_BEFORE] ?? 0) < prefix) return fallback(message);
+    const out = Buffer.from(bytes.buffer, bytes.byteOffset - prefix, bytes.length + prefix);
+    out[0] = REQUEST_ID_TAG; // written even when 0, as protobufjs does
+    let at = writeUvarint(out, 1, requestId);
+    out[at++] = REQUEST_TAG;
+    writeUvarint(out, at, bytes.length);
+    return out;
+  };
 }

@@ -65,7 +65,7 @@ import { partitionForKey } from '../common/partitioner';
 import type { pb } from '../protocol';
 import { BatchBuilder, BufferPool } from './batch-encoding';
 import { Connection, type ProduceTransport } from './connection';
-import { produceRequestPrefix, produceRequestPrefixRoom, withSerialized, type ProduceRequestWithBytes } from './produce-wire';
+import { PRODUCE_STREAM_PREFIX_ROOM, produceRequestPrefix, produceRequestPrefixRoom, withSerialized, type ProduceRequestWithBytes } from './produce-wire';
 import { producerOptions, type ConnectionOptions, type ProducerOptions } from './options';
 import { backoffDelayMs, sleep, withRetry } from './retry';
 import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHeader, type RecordMetadata } from './types';
@@ -174,10 +174,10 @@ class PartitionQueue {
   wireBusy: Promise<void> | undefined;
   /** Batches refused for their sequence and waiting for a predecessor: no new batch starts meanwhile. */
   recovering = 0;
-  /** Room each batch buffer keeps for the rest of its Produce request (see produce-wire.ts). */
+  /** Room each batch buffer keeps for the rest of its Produce request and the ProduceStream message around it (see produce-wire.ts). */
   readonly headroom: number;
   constructor(readonly topic: string, readonly partition: number) {
-    this.headroom = produceRequestPrefixRoom(Buffer.byteLength(topic));
+    this.headroom = produceRequestPrefixRoom(Buffer.byteLength(topic)) + PRODUCE_STREAM_PREFIX_ROOM;
   }
 }
 
@@ -628,7 +628,8 @@ export class Producer {
       const recordBatch = batch.builder.seal(stamp);
       request.recordBatch = recordBatch;
       // The request's wire bytes around the batch's, so the connection does not copy the batch to serialize it.
-      withSerialized(request, batch.builder.withPrefix(produceRequestPrefix(topic, partition, request.acks, recordBatch.length)));
+      const prefix = produceRequestPrefix(topic, partition, request.acks, recordBatch.length);
+      withSerialized(request, batch.builder.withPrefix(prefix), queue.headroom - prefix.length);
     } catch (e) {
       if (this.idempotent) this.bumpNeeded = true; // its sequence is taken but will never be written
       return fail(toBrookError(e, context));

@@ -80,7 +80,7 @@ function decodingOrUndecodable(deserialize: grpc.deserialize<unknown>): grpc.des
   };
 }
 
-function statusName(code: number): string {
+export function statusName(code: number): string {
   return grpc.status[code] ?? String(code);
 }
 
@@ -127,9 +127,10 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
     return wrapped;
   }
 
-  if (!def.requestStream && def.responseStream) {
-    const original = handler as grpc.handleServerStreamingCall<unknown, unknown>;
-    const wrapped: grpc.handleServerStreamingCall<unknown, unknown> = (call) => {
+  if (def.responseStream) {
+    // A server stream, or a bidi stream (counted as one RPC from open to end; its handler accounts for the requests it carries).
+    const original = handler as (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => unknown;
+    const wrapped = (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): void => {
       const startMs = performance.now();
       counters.inFlight++;
       let done = false;
@@ -155,13 +156,13 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
         call.emit('error', shuttingDown());
         return;
       }
-      const malformed = undecodable(call.request);
+      const malformed = def.requestStream ? undefined : undecodable((call as grpc.ServerWritableStream<unknown, unknown>).request);
       if (malformed) {
         call.emit('error', malformed);
         return;
       }
       try {
-        const result: unknown = (original as (...a: unknown[]) => unknown)(call);
+        const result = original(call);
         if (result instanceof Promise) result.catch((e: unknown) => call.emit('error', e));
       } catch (e) {
         call.emit('error', e);
@@ -169,7 +170,7 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
     };
     return wrapped;
   }
-  // Client- and bidi-streaming RPCs are not used by Brook's services; pass them through.
+  // Client-streaming RPCs are not used by Brook's services; pass them through.
   return handler;
 }
 

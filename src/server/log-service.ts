@@ -1,9 +1,11 @@
 /**
- * brook.v1.Log: Produce, Fetch, Subscribe, ListOffsets, InitProducerId.
+ * brook.v1.Log: Produce, ProduceStream, Fetch, Subscribe, ListOffsets,
+ * InitProducerId.
  *
  * Produce validates the whole request, encodes one RecordBatch v2 per target
  * partition and checks each against max.message.bytes before anything is
- * appended, so a bad request writes nothing. Fetch long polls by waiting for
+ * appended, so a bad request writes nothing. ProduceStream runs the same
+ * handler for each request of a stream (see produceStream). Fetch long polls by waiting for
  * the partition's 'highWatermark' event (no timers polling the log).
  * Subscribe runs one read loop per partition over a shared call and writes
  * only while grpc-js accepts more (`write()` true) — otherwise it waits for
@@ -17,8 +19,9 @@ import { serviceDefinition, type pb } from '../protocol';
 import { readBatchHeader } from '../record';
 import type { BrokerContext } from './broker-context';
 import { fetchResponseSerializer, rawHeadroomFor, ReadBufferPool, StoredRecords, type FetchReply } from './fetch-response';
-import { decodeProduceRequest, type ProduceRequestView } from './produce-request';
-import { serverStream, unary } from './grpc-server';
+import { decodeProduceRequest, decodeProduceStreamRequest, type ProduceRequestView, type ProduceStreamRequestView } from './produce-request';
+import { serverStream, statusName, unary } from './grpc-server';
+import { failureOf } from './status';
 import type { PartitionStore, TopicStore } from './store-interface';
 import { fieldError, requireInt, requireOffset, requirePartition, requireTopic } from './validate';
 
@@ -95,6 +98,14 @@ function closedLogError(store: TopicStore, topic: string, partition: number, log
  * 1.14 emits 'cancelled' after every call's status, not only on cancellation:
  * 7% of the broker's CPU in W4 through the SDK reader.
  */
+/**
+ * ProduceStream stops reading its stream while this many requests, or this
+ * many bytes of them, wait for their replies (see log.proto), and reads again
+ * once they are down to half.
+ */
+export const PRODUCE_STREAM_MAX_WAITING = 64;
+export const PRODUCE_STREAM_MAX_WAITING_BYTES = 64 * 1024 * 1024;
+
 const CALL_ENDED = Object.freeze({ name: 'CallEnded', message: 'the call ended or the broker is shutting down' });
 
 interface CallSignal {
@@ -132,10 +143,11 @@ function callSignal(shutdown: AbortSignal, call: grpc.ServerUnaryCall<unknown, u
  */
 export function logServiceDefinition(): grpc.ServiceDefinition {
   const definition = serviceDefinition('Log');
-  const { Produce, Fetch, Subscribe } = definition;
+  const { Produce, ProduceStream, Fetch, Subscribe } = definition;
   return {
     ...definition,
     Produce: { ...Produce, requestDeserialize: decodeProduceRequest },
+    ProduceStream: { ...ProduceStream, requestDeserialize: decodeProduceStreamRequest },
     Fetch: { ...Fetch, responseSerialize: fetchResponseSerializer(Fetch.responseSerialize) },
     Subscribe: { ...Subscribe, responseSerialize: fetchResponseSerializer(Subscribe.responseSerialize) },
   };
@@ -431,6 +443,92 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     }
   }
 
+  const streamRequests = metrics.methodCounters('brook.v1.Log', 'ProduceStream.request');
+  const streamRequestLabels = { service: 'brook.v1.Log', method: 'ProduceStream.request' };
+
+  /**
+   * Log.ProduceStream: each request goes through produce() as a unary call's
+   * would, started in stream order, and is answered on the stream as soon as
+   * it completes, with its request_id (replies may overtake each other). Each
+   * request is counted as method "ProduceStream.request" in the RPC metrics;
+   * the stream itself as "ProduceStream". The stream ends OK once the client
+   * has ended its side and every request has its reply; with
+   * INVALID_ARGUMENT for a message that is not a ProduceStreamRequest; with
+   * UNAVAILABLE (SHUTTING_DOWN) on shutdown, once the requests already
+   * started have their replies (requests read after that are answered
+   * SHUTTING_DOWN and not written).
+   */
+  function produceStream(call: grpc.ServerDuplexStream<ProduceStreamRequestView, pb.ProduceStreamResponse>): void {
+    let waiting = 0;
+    let waitingBytes = 0;
+    let paused = false;
+    let inputEnded = false;
+    let ended = false;
+    const end = (error?: BrookError): void => {
+      if (ended) return;
+      ended = true;
+      shutdown.removeEventListener('abort', onShutdown);
+      if (error) call.emit('error', error);
+      else call.end();
+    };
+    const endIfDone = (): void => {
+      if (waiting > 0) return;
+      if (shutdown.aborted) end(new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker'));
+      else if (inputEnded) end();
+    };
+    const onShutdown = (): void => {
+      if (!paused) {
+        paused = true;
+        call.pause();
+      }
+      endIfDone();
+    };
+    const reply = (message: pb.ProduceStreamResponse, bytes: number, startMs: number, code: string): void => {
+      waiting--;
+      waitingBytes -= bytes;
+      streamRequests.finish(code);
+      metrics.rpcDuration.observe(streamRequestLabels, (performance.now() - startMs) / 1000);
+      if (!ended && !call.cancelled) call.write(message);
+      if (paused && !shutdown.aborted && waiting <= PRODUCE_STREAM_MAX_WAITING / 2 && waitingBytes <= PRODUCE_STREAM_MAX_WAITING_BYTES / 2) {
+        paused = false;
+        call.resume();
+      }
+      endIfDone();
+    };
+    call.on('data', (message: ProduceStreamRequestView | undefined) => {
+      if (ended) return;
+      if (!message?.request || message.malformed !== undefined) {
+        const reason = message?.malformed ?? 'undecodable message';
+        return end(new BrookError('INVALID_ARGUMENT', `malformed ProduceStreamRequest: ${reason}; the stream ends here, and its requests without a reply may or may not have been written`));
+      }
+      const { requestId, request } = message;
+      const bytes = request.wireBytes;
+      const startMs = performance.now();
+      waiting++;
+      waitingBytes += bytes;
+      streamRequests.inFlight++;
+      if (!paused && (waiting >= PRODUCE_STREAM_MAX_WAITING || waitingBytes >= PRODUCE_STREAM_MAX_WAITING_BYTES)) {
+        paused = true;
+        call.pause();
+      }
+      const failed = (e: unknown): void => {
+        const error = failureOf(e, logger, 'brook.v1.Log/ProduceStream');
+        reply({ requestId, error }, bytes, startMs, statusName(error.status));
+      };
+      if (shutdown.aborted) return failed(new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker'));
+      produce(request).then((response) => reply({ requestId, response }, bytes, startMs, 'OK'), failed);
+    });
+    call.on('end', () => {
+      inputEnded = true;
+      endIfDone();
+    });
+    call.on('cancelled', () => {
+      ended = true;
+      shutdown.removeEventListener('abort', onShutdown);
+    });
+    shutdown.addEventListener('abort', onShutdown, { once: true });
+  }
+
   async function listOffsets(request: pb.ListOffsetsRequest__Output): Promise<pb.ListOffsetsResponse> {
     const topic = requireTopic('topic', request.topic);
     const partition = requirePartition(request.partition);
@@ -459,6 +557,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
 
   return {
     Produce: unary(produce),
+    ProduceStream: produceStream,
     InitProducerId: unary(initProducerId),
     Fetch: unary(fetch),
     Subscribe: serverStream(subscribe),

@@ -67,6 +67,8 @@ export interface ProduceRequestView {
   readonly records: WireRecords;
   /** Why the wire bytes are not a valid ProduceRequest, if they are not. */
   readonly malformed: string | undefined;
+  /** The request's size on the wire. */
+  readonly wireBytes: number;
 }
 
 /** The `records` of a ProduceRequest, left in the request's bytes. */
@@ -425,5 +427,52 @@ export function decodeProduceRequest(wire: Buffer): ProduceRequestView {
     malformed = `acks ${unknownAcks} is not an Acks value: expected ${ACKS_BY_NUMBER.map((name, n) => `${n} (${name})`).join(', ')}`;
   }
   const records = new WireRecords(wire, slots.count, slots.fields, slots.timestamps, slots.headers);
-  return { topic, partition, acks, recordBatch, records, malformed };
+  return { topic, partition, acks, recordBatch, records, malformed, wireBytes: wire.length };
+}
+
+/** A decoded ProduceStreamRequest (see protos/brook/v1/log.proto, Log.ProduceStream). */
+export interface ProduceStreamRequestView {
+  readonly requestId: number;
+  readonly request: ProduceRequestView;
+  /**
+   * Why the outer message is not a ProduceStreamRequest, if it is not: then
+   * `requestId` cannot be trusted and no reply can name the request, so the
+   * broker ends the stream. A malformed inner request is `request.malformed`
+   * and fails that request alone.
+   */
+  readonly malformed: string | undefined;
+}
+
+/**
+ * ProduceStreamRequest{1 request_id uint32, 2 request ProduceRequest}: the
+ * inner request goes through decodeProduceRequest, its bytes as views into
+ * `wire`. An absent `request` is an empty ProduceRequest (which the handler
+ * refuses for its missing topic); a second `request` field is refused rather
+ * than merged.
+ */
+export function decodeProduceStreamRequest(wire: Buffer): ProduceStreamRequestView {
+  let requestId = 0;
+  let inner: Buffer | undefined;
+  let malformed: string | undefined;
+  try {
+    const reader = new WireReader(wire, 0, wire.length);
+    while (reader.position < reader.end) {
+      const tag = reader.varint();
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === 0) {
+        requestId = reader.varint32() >>> 0; // uint32: the low 32 bits, as protobuf decoders read it
+      } else if (field === 2 && wireType === 2) {
+        if (inner !== undefined) throw new MalformedRequest('request appears more than once');
+        const start = reader.lengthDelimited();
+        inner = wire.subarray(start, reader.position);
+      } else {
+        reader.skip(wireType);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof MalformedRequest)) throw e;
+    malformed = e.message;
+  }
+  return { requestId, request: decodeProduceRequest(malformed === undefined && inner ? inner : EMPTY), malformed };
 }

@@ -24,14 +24,27 @@ function statusError(code: number, details: string, brookCode: string): StatusEr
   return error;
 }
 
-/** Maps any thrown value to the status a client sees; logs unexpected ones with their stack. */
-export function toStatusError(e: unknown, logger: Logger, rpc: string): StatusError {
+/** What a client is told about a failure: the gRPC status, Brook's code and a message a person can act on. */
+export interface Failure {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Maps any thrown value to what a client is told; logs unexpected ones with their stack under an incident id. */
+export function failureOf(e: unknown, logger: Logger, rpc: string): Failure {
   if (e instanceof BrookError && e.code !== 'INVARIANT_VIOLATION' && e.code !== 'INTERNAL') {
-    return statusError(e.grpcStatus, e.message, e.code);
+    return { status: e.grpcStatus, code: e.code, message: e.message };
   }
   const incident = randomBytes(4).toString('hex');
   logger.error({ err: e, rpc, incident }, 'unexpected error while serving a request');
-  return statusError(GrpcStatusCode.INTERNAL, `internal error in ${rpc} (incident ${incident}; see the broker log)`, 'INTERNAL');
+  return { status: GrpcStatusCode.INTERNAL, code: 'INTERNAL', message: `internal error in ${rpc} (incident ${incident}; see the broker log)` };
+}
+
+/** Maps any thrown value to the status a client sees (see failureOf). */
+export function toStatusError(e: unknown, logger: Logger, rpc: string): StatusError {
+  const failure = failureOf(e, logger, rpc);
+  return statusError(failure.status, failure.message, failure.code);
 }
 
 /** True for values that already are gRPC status errors (pass them through unchanged). */

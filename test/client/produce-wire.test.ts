@@ -1,5 +1,14 @@
 import { BatchBuilder, BufferPool, POOLED_MIN_BYTES } from '../../src/client/batch-encoding';
-import { produceRequestPrefix, produceRequestPrefixRoom, produceSerializer, SERIALIZED, withSerialized, type ProduceRequestWithBytes } from '../../src/client/produce-wire';
+import {
+  PRODUCE_STREAM_PREFIX_ROOM,
+  produceRequestPrefix,
+  produceRequestPrefixRoom,
+  produceSerializer,
+  produceStreamSerializer,
+  SERIALIZED,
+  withSerialized,
+  type ProduceRequestWithBytes,
+} from '../../src/client/produce-wire';
 import { brookServices } from '../../src/protocol';
 import type { pb } from '../../src/protocol';
 
@@ -52,6 +61,34 @@ describe('Produce request bytes written around the batch', () => {
     const moved = { ...request, partition: 3 };
     expect(moved[SERIALIZED]).toBeUndefined();
     expect(decode(serialize(moved)).partition).toBe(3);
+  });
+});
+
+describe('ProduceStream request bytes written around the batch', () => {
+  const stream = brookServices().Log.service.ProduceStream;
+  const serialize = produceStreamSerializer(stream.requestSerialize);
+
+  it.each([0, 1, 300, 0xffffffff])('are the bytes protobufjs writes, in the batch buffer itself (request_id %d)', (requestId) => {
+    const topic = 'orders';
+    const headroom = produceRequestPrefixRoom(Buffer.byteLength(topic)) + PRODUCE_STREAM_PREFIX_ROOM;
+    const builder = new BatchBuilder(64, { headroom });
+    for (let i = 0; i < 2000; i++) builder.append(null, Buffer.from(`value-${i}`), null, 1_700_000_000_000 + i); // past 16 KiB: a 3-byte length
+    const batch = builder.seal();
+    const prefix = produceRequestPrefix(topic, 3, 'ACKS_ALL', batch.length);
+    const request: ProduceRequestWithBytes = { topic, partition: 3, acks: 'ACKS_ALL', recordBatch: batch };
+    withSerialized(request, builder.withPrefix(prefix), headroom - prefix.length);
+    const bytes = serialize({ requestId, request });
+    expect(bytes.buffer).toBe(batch.buffer); // no copy
+    expect(bytes.equals(stream.requestSerialize({ requestId, request: { topic, partition: 3, acks: 'ACKS_ALL', recordBatch: batch } }))).toBe(true);
+  });
+
+  it('falls back to protobufjs without room before the bytes, or without bytes', () => {
+    const batch = Buffer.from('not a batch, but bytes all the same');
+    const request: ProduceRequestWithBytes = { topic: 't', partition: 0, recordBatch: batch };
+    const reference = stream.requestSerialize({ requestId: 9, request });
+    expect(serialize({ requestId: 9, request }).equals(reference)).toBe(true);
+    withSerialized(request, produce.requestSerialize(request), 0);
+    expect(serialize({ requestId: 9, request }).equals(reference)).toBe(true);
   });
 });
 

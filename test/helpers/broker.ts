@@ -16,6 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
+import http from 'http';
 import os from 'os';
 import net from 'net';
 import path from 'path';
@@ -326,4 +327,17 @@ export function useBroker(options: BrokerOptions = {}): BrokerFixture {
       return started(connection);
     },
   };
+}
+
+/** A plain HTTP GET (the broker's /metrics): status and body. */
+export function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
 }

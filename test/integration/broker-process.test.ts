@@ -4,24 +4,13 @@
  * SIGTERM while a long poll is in flight.
  */
 import { spawnSync } from 'child_process';
-import http from 'http';
 import path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import { grpcClients, randomTopicName, startBroker, stopAllBrokers } from '../helpers/broker';
+import { grpcClients, httpGet as get, randomTopicName, startBroker, stopAllBrokers } from '../helpers/broker';
 
 const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
 afterAll(stopAllBrokers);
-
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
 
 it.each([
   [['--set', 'no.such.key=1'], /unknown config key "no.such.key"/],

@@ -4,7 +4,7 @@
  * in the middle of a stream of sends loses nothing silently.
  */
 import { Admin, BrookError, Connection, Producer, type ConsumedRecord } from '../../src/client';
-import { randomTopicName, readPartition, useBroker, useFixedPortBroker } from '../helpers/broker';
+import { httpGet, randomTopicName, readPartition, useBroker, useFixedPortBroker } from '../helpers/broker';
 
 describe('Producer against a broker', () => {
   const fixture = useBroker();
@@ -45,6 +45,31 @@ describe('Producer against a broker', () => {
     await producer.close();
     keys.forEach((key, i) => expect(ours[i].partition).toBe(brokerPartition.get(key)));
     expect(new Set(ours.map((r) => r.partition)).size).toBe(7);
+  });
+
+  it('sends its requests as messages of one ProduceStream by default, and as Produce calls with produceStream off', async () => {
+    const topic = randomTopicName('sdk');
+    await new Admin(fixture.connection).createTopic(topic, { partitions: 2 });
+    const counted = async (method: string): Promise<number> => {
+      const { body } = await httpGet(`http://${fixture.broker.metricsAddr}/metrics`);
+      const line = body.split('\n').find((l) => l.startsWith(`brook_rpc_requests_total{service="brook.v1.Log",method="${method}",code="OK"}`));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    for (const produceStream of [true, false]) {
+      const before = { stream: await counted('ProduceStream.request'), calls: await counted('Produce') };
+      const connection = new Connection({ addr: fixture.broker.addr, produceStream });
+      const producer = new Producer(connection, { lingerMs: 0 });
+      const sent = await Promise.all(Array.from({ length: 40 }, (_, i) => producer.send({ topic, partition: i % 2, value: `v${i}` })));
+      await producer.close();
+      connection.close();
+      expect(new Set(sent.map((r) => `${r.partition}:${r.offset}`)).size).toBe(40);
+      const requests = { stream: (await counted('ProduceStream.request')) - before.stream, calls: (await counted('Produce')) - before.calls };
+      if (produceStream) expect(requests).toEqual({ stream: expect.any(Number), calls: 0 });
+      else expect(requests).toEqual({ stream: 0, calls: expect.any(Number) });
+      expect(requests.stream + requests.calls).toBeGreaterThanOrEqual(2); // at least one request per partition
+    }
+    const { body } = await httpGet(`http://${fixture.broker.metricsAddr}/metrics`);
+    expect(body).toMatch(/brook_rpc_duration_seconds_count\{service="brook.v1.Log",method="ProduceStream.request"\} [1-9]/);
   });
 
   it('rejects a record over max.message.bytes with a clear, non-retriable error', async () => {

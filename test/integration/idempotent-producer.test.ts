@@ -3,7 +3,8 @@
  * flight per partition) against a broker process on a fixed port that is
  * SIGKILLed and restarted twice mid-stream, through a transport that also
  * drops some replies after the broker wrote the batch, so retries of
- * already-written batches are certain. Every send() must resolve, to the
+ * already-written batches are certain. Once with the requests on the
+ * connection's produce stream, once as a Produce call each. Every send() must resolve, to the
  * offset where its record is, and the log must hold every record exactly once.
  */
 import { Admin, BrookError, Connection, Producer } from '../../src/client';
@@ -15,9 +16,13 @@ import { Random } from '../reliability/random';
 describe('idempotent Producer across broker kills and lost replies', () => {
   const broker = useFixedPortBroker('idempotent');
 
-  it('stores every acknowledged record exactly once, at the offset its send() resolved to', async () => {
+  it.each([
+    ['on the connection\'s produce stream', true],
+    ['with a Produce call per request', false],
+  ])('stores every acknowledged record exactly once, at the offset its send() resolved to (%s)', async (_, produceStream) => {
+    await broker.kill(); // the previous case's, if still running
     await broker.start();
-    const connection = new Connection({ addr: broker.addr });
+    const connection = new Connection({ addr: broker.addr, produceStream });
     const topic = randomTopicName('exactly-once');
     await new Admin(connection).createTopic(topic, { partitions: 3 });
 

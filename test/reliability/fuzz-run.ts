@@ -1,6 +1,6 @@
 /**
- * Hostile input: every unary RPC of Log, Admin and Groups (and Subscribe)
- * gets random and mutated messages over a grpc-js client whose serializers
+ * Hostile input: every unary RPC of Log, Admin and Groups (and Subscribe,
+ * and ProduceStream with one request) gets random and mutated messages over a grpc-js client whose serializers
  * pass bytes through, so anything can go on the wire:
  *   - structurally valid messages with hostile values (names with `..`, `/`,
  *     NUL, 100 KB strings; negative, huge and boundary integers; unknown
@@ -40,7 +40,7 @@ export interface FuzzOptions {
 export interface FuzzReport {
   seed: number;
   calls: number;
-  /** gRPC status name (or STREAM_CANCELLED_BY_FUZZER for Subscribe calls the fuzzer ended) → count. */
+  /** gRPC status name (or STREAM_CANCELLED_BY_FUZZER for Subscribe and ProduceStream calls the fuzzer ended) → count. */
   statuses: Record<string, number>;
   /** Broker exits observed (the run restarts it to go on, and reports them). */
   crashes: number;
@@ -179,6 +179,8 @@ function messageFor(method: Method, r: Random): object {
       return r.chance(0.5)
         ? { topic, partition: r.chance(0.8) ? hostileInt32(r) : undefined, recordBatch: recordBatchBytes(r), acks: r.pick(['ACKS_LEADER', 'ACKS_ALL', 'ACKS_NONE']) }
         : { topic, partition: r.chance(0.5) ? hostileInt32(r) : undefined, records: records(r), acks: r.pick(['ACKS_LEADER', 'ACKS_ALL', 'ACKS_NONE']), recordBatch: r.chance(0.1) ? recordBatchBytes(r) : undefined };
+    case 'ProduceStream':
+      return { requestId: r.chance(0.5) ? r.int(0, 2 ** 31 - 1) : r.pick([0, 2 ** 32 - 1]), request: messageFor({ ...method, name: 'Produce' }, r) };
     case 'Fetch':
       return { topic, partition: hostileInt32(r), offset: hostileInt64(r), maxBytes: hostileInt32(r), maxWaitMs: r.pick([0, 10, 200, -1, 2 ** 31 - 1]), minBytes: hostileInt32(r), raw: r.chance(0.5) };
     case 'Subscribe': {

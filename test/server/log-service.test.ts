@@ -9,7 +9,9 @@ import { serviceDefinition } from '../../src/protocol';
 import { decodeRecordBatch, encodeRecordBatch, readBatchHeader, stampBaseOffset } from '../../src/record';
 import type { BrokerContext } from '../../src/server/broker-context';
 import { createLogService } from '../../src/server/log-service';
-import { decodeProduceRequest } from '../../src/server/produce-request';
+import { MethodCounters } from '../../src/server/metrics';
+import { decodeProduceRequest, decodeProduceStreamRequest } from '../../src/server/produce-request';
+import { PRODUCE_STREAM_MAX_WAITING } from '../../src/server/log-service';
 import type { AppendResult, PartitionStore, ReadResult } from '../../src/server/store-interface';
 import { DEFAULT_TOPIC_CONFIG } from '../../src/storage';
 
@@ -77,8 +79,14 @@ function serviceOver(partitions: MemoryPartition | MemoryPartition[], clock = ne
   const context = {
     store,
     config: { limits: { maxRecordsPerRequest: 1000, maxWaitMs: 30_000 } },
-    metrics: { produceBytes: counter, produceRecords: counter, fetchBytes: counter },
-    logger: { warn: () => undefined },
+    metrics: {
+      produceBytes: counter,
+      produceRecords: counter,
+      fetchBytes: counter,
+      rpcDuration: { observe: () => undefined },
+      methodCounters: (service: string, method: string) => new MethodCounters({ service, method }),
+    },
+    logger: { warn: () => undefined, error: () => undefined },
     shutdown: shutdown.signal,
     clock,
   } as unknown as BrokerContext;
@@ -110,9 +118,57 @@ function serviceOver(partitions: MemoryPartition | MemoryPartition[], clock = ne
     (handlers.Subscribe as unknown as (call: object) => void)(stream);
     return { written, ended, cancel: () => stream.emit('cancelled') };
   };
-  return { call, calls, subscribe, shutdown: shutdown.signal };
+  /**
+   * A ProduceStream on a fake duplex call: `send` hands the handler one
+   * message (encoded, then decoded as grpc-js would with the broker's
+   * deserializer), `replies` collects what it writes, `paused` follows
+   * pause()/resume(), `endInput` is the client ending its side; `ended`
+   * settles when the handler ends the stream (rejects with its error).
+   */
+  const produceStream = () => {
+    const replies: Array<{ requestId: number; response?: { results: Array<{ baseOffset: number }> }; error?: { status: number; code: string; message: string } }> = [];
+    const state = { paused: false, ended: false };
+    const stream = Object.assign(new EventEmitter(), {
+      cancelled: false,
+      write: (message: (typeof replies)[number]) => replies.push(message) > 0,
+      end: () => {
+        state.ended = true;
+        stream.emit('finish');
+      },
+      pause: () => (state.paused = true),
+      resume: () => (state.paused = false),
+    });
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.once('finish', resolve);
+      stream.once('error', (e) => {
+        state.ended = true;
+        reject(e);
+      });
+    });
+    ended.catch(() => undefined); // observed by the tests that expect it
+    (handlers.ProduceStream as unknown as (call: object) => void)(stream);
+    const send = (requestId: number, request: object): void => {
+      stream.emit('data', decodeProduceStreamRequest(serviceDefinition('Log').ProduceStream.requestSerialize({ requestId, request })));
+    };
+    return { send, sendBytes: (bytes: Buffer) => stream.emit('data', decodeProduceStreamRequest(bytes)), replies, state, ended, endInput: () => stream.emit('end') };
+  };
+  return { call, calls, subscribe, produceStream, shutdown: shutdown.signal, startShutdown: () => shutdown.abort() };
 }
 
+/** A partition whose appends wait until `open()` (all of them, then and after). */
+class GatedPartition extends MemoryPartition {
+  private opened!: () => void;
+  private readonly gate = new Promise<void>((resolve) => (this.opened = resolve));
+  open(): void {
+    this.opened();
+  }
+  override async append(batch: Buffer): Promise<AppendResult> {
+    await this.gate;
+    return super.append(batch);
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
 const produceWire = (request: object): Buffer => serviceDefinition('Log').Produce.requestSerialize(request);
 
 describe('createLogService', () => {
@@ -195,7 +251,6 @@ describe('createLogService', () => {
   it('a Subscribe pushes each advance, keeping one listener per partition for its life and none after it', async () => {
     const partition = new MemoryPartition();
     const { subscribe } = serviceOver(partition);
-    const tick = () => new Promise((r) => setTimeout(r, 5));
     const one = (tag: string) => encodeRecordBatch([{ key: null, value: Buffer.from(tag), headers: [] }]);
     await partition.append(one('before'));
     const { written, ended, cancel } = subscribe({ topic: 't', partitions: [0], start: 'position', position: 'START_POSITION_EARLIEST', maxBytes: 0, raw: false });
@@ -216,7 +271,6 @@ describe('createLogService', () => {
   it('a Subscribe to 12 partitions keeps one listener on its call signal, not one per partition (11 print a MaxListenersExceededWarning)', async () => {
     const partitions = Array.from({ length: 12 }, () => new MemoryPartition());
     const { subscribe } = serviceOver(partitions);
-    const tick = () => new Promise((r) => setTimeout(r, 5));
     // The call's own AbortController, to look at its signal's listeners.
     const RealAbortController = AbortController;
     const controllers: AbortController[] = [];
@@ -247,5 +301,95 @@ describe('createLogService', () => {
     await ended;
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
     for (const partition of partitions) expect(partition.listenerCount('highWatermark') + partition.listenerCount('closed')).toBe(0);
+  });
+
+  describe('ProduceStream', () => {
+    const one = (value: string) => ({ topic: 't', partition: 0, records: [{ value: Buffer.from(value) }] });
+
+    it('answers each request with its request_id; a failed request gets an error reply and the stream goes on', async () => {
+      const partition = new MemoryPartition();
+      const { produceStream } = serviceOver(partition);
+      const { send, replies, ended, endInput } = produceStream();
+      send(7, one('a'));
+      send(8, { topic: 'nope', partition: 0, records: [{ value: Buffer.from('b') }] });
+      send(9, one('c'));
+      await tick();
+      // Replies come as requests complete: the failed one, refused before any append, first.
+      expect(replies.map((r) => r.requestId)).toEqual([8, 7, 9]);
+      expect([...replies].sort((a, b) => a.requestId - b.requestId)).toEqual([
+        expect.objectContaining({ requestId: 7, response: expect.objectContaining({ results: [expect.objectContaining({ partition: 0, baseOffset: 0, recordCount: 1 })] }) }),
+        { requestId: 8, error: { status: 5, code: 'UNKNOWN_TOPIC', message: expect.stringContaining('nope') } },
+        expect.objectContaining({ requestId: 9, response: expect.objectContaining({ results: [expect.objectContaining({ baseOffset: 1 })] }) }),
+      ]);
+      endInput();
+      await ended;
+      expect(partition.batches).toHaveLength(2);
+    });
+
+    it('starts requests in stream order and ends the stream only once every request has its reply', async () => {
+      const partition = new GatedPartition();
+      const { produceStream } = serviceOver(partition);
+      const { send, replies, state, ended, endInput } = produceStream();
+      for (let id = 1; id <= 3; id++) send(id, one(`r${id}`));
+      endInput();
+      await tick();
+      expect(state.ended).toBe(false);
+      partition.open();
+      await ended;
+      expect(replies.map((r) => [r.requestId, r.response?.results[0].baseOffset])).toEqual([
+        [1, 0],
+        [2, 1],
+        [3, 2],
+      ]);
+      expect(partition.batches.map((b) => decodeRecordBatch(b.bytes, 0).records[0].value?.toString())).toEqual(['r1', 'r2', 'r3']);
+    });
+
+    it(`stops reading at ${PRODUCE_STREAM_MAX_WAITING} requests waiting for replies and reads again at half that`, async () => {
+      const partition = new GatedPartition();
+      const { produceStream } = serviceOver(partition);
+      const { send, replies, state } = produceStream();
+      for (let id = 1; id < PRODUCE_STREAM_MAX_WAITING; id++) send(id, one('x'));
+      expect(state.paused).toBe(false);
+      send(PRODUCE_STREAM_MAX_WAITING, one('x'));
+      expect(state.paused).toBe(true);
+      partition.open();
+      await tick();
+      expect(replies).toHaveLength(PRODUCE_STREAM_MAX_WAITING);
+      expect(state.paused).toBe(false);
+    });
+
+    it('a message that is not a ProduceStreamRequest ends the stream with INVALID_ARGUMENT; a malformed inner request fails alone', async () => {
+      const partition = new MemoryPartition();
+      const { produceStream } = serviceOver(partition);
+      const { send, sendBytes, replies, ended } = produceStream();
+      // request_id 1, then a request field whose inner bytes are a truncated varint (a malformed ProduceRequest).
+      sendBytes(Buffer.from([0x08, 0x01, 0x12, 0x01, 0x10]));
+      await tick();
+      expect(replies).toEqual([{ requestId: 1, error: { status: 3, code: 'INVALID_ARGUMENT', message: expect.stringContaining('malformed ProduceRequest') } }]);
+      send(2, one('ok'));
+      sendBytes(Buffer.from([0x08])); // a varint cut short: no request_id to answer
+      await expect(ended).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('malformed ProduceStreamRequest') });
+      await tick();
+      expect(replies.map((r) => r.requestId)).toEqual([1]); // the stream had ended before request 2's reply
+      expect(partition.batches).toHaveLength(1); // request 2 was started, and written
+    });
+
+    it('on shutdown, started requests get their replies, later ones SHUTTING_DOWN unwritten, then the stream ends SHUTTING_DOWN', async () => {
+      const partition = new GatedPartition();
+      const { produceStream, startShutdown } = serviceOver(partition);
+      const { send, replies, state, ended } = produceStream();
+      send(1, one('before'));
+      await tick();
+      startShutdown();
+      expect(state.paused).toBe(true);
+      send(2, one('after')); // already read from the connection before the pause
+      await tick();
+      expect(replies).toEqual([{ requestId: 2, error: expect.objectContaining({ code: 'SHUTTING_DOWN', status: 14 }) }]);
+      expect(state.ended).toBe(false);
+      partition.open();
+      await expect(ended).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+      expect(replies.map((r) => r.requestId)).toEqual([2, 1]);
+      expect(partition.batches).toHaveLength(1);
+    });
   });
 });

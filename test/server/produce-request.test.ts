@@ -1,6 +1,6 @@
 import { serviceDefinition } from '../../src/protocol';
 import { encodeRecordBatch, validateRecordBatch, type RecordInput } from '../../src/record';
-import { decodeProduceRequest } from '../../src/server/produce-request';
+import { decodeProduceRequest, decodeProduceStreamRequest } from '../../src/server/produce-request';
 
 const produce = serviceDefinition('Log').Produce;
 const serialize = (request: object): Buffer => produce.requestSerialize(request);
@@ -129,5 +129,44 @@ describe('decodeProduceRequest', () => {
     const view = decodeProduceRequest(Buffer.concat([wire, Buffer.from([0x20, 0x07])]));
     expect(view.malformed).toMatch(/acks 7 is not an Acks value: expected 0 \(ACKS_LEADER\), 1 \(ACKS_ALL\), 2 \(ACKS_NONE\)/);
     expect(decodeProduceRequest(Buffer.concat([wire, Buffer.from([0x20, 0x02])]))).toMatchObject({ acks: 'ACKS_NONE', malformed: undefined });
+  });
+});
+
+describe('decodeProduceStreamRequest', () => {
+  const streamSerialize = (message: object): Buffer => serviceDefinition('Log').ProduceStream.requestSerialize(message);
+
+  it('reads request_id and decodes the inner request, its batch a view into the same bytes', () => {
+    const batch = encodeRecordBatch([{ value: Buffer.from('v') }]);
+    const wire = streamSerialize({ requestId: 0xfffffffe, request: { topic: 't', partition: 2, recordBatch: batch } });
+    const view = decodeProduceStreamRequest(wire);
+    expect(view).toMatchObject({ requestId: 0xfffffffe, malformed: undefined, request: { topic: 't', partition: 2, malformed: undefined } });
+    expect(view.request.recordBatch.equals(batch)).toBe(true);
+    expect(view.request.recordBatch.buffer).toBe(wire.buffer);
+    expect(view.request.wireBytes).toBe(serialize({ topic: 't', partition: 2, recordBatch: batch }).length);
+  });
+
+  it('reads fields in any order, skips unknown ones, and takes an absent request as an empty one', () => {
+    const inner = serialize({ topic: 'x', partition: 1 });
+    const wire = Buffer.concat([Buffer.from([0x12, inner.length]), inner, Buffer.from([0x18, 0x05]), Buffer.from([0x08, 0x2a])]);
+    expect(decodeProduceStreamRequest(wire)).toMatchObject({ requestId: 42, request: { topic: 'x', partition: 1 }, malformed: undefined });
+    expect(decodeProduceStreamRequest(Buffer.from([0x08, 0x03]))).toMatchObject({ requestId: 3, request: { topic: '', malformed: undefined }, malformed: undefined });
+  });
+
+  it('reads request_id as the low 32 bits of its varint', () => {
+    // 2^32 + 5 as a varint: the low 32 bits are 5.
+    const wire = Buffer.from([0x08, 0x85, 0x80, 0x80, 0x80, 0x10]);
+    expect(decodeProduceStreamRequest(wire).requestId).toBe(5);
+  });
+
+  it('reports a malformed outer message, and a repeated request field, without throwing', () => {
+    expect(decodeProduceStreamRequest(Buffer.from([0x08])).malformed).toMatch(/runs past the end/);
+    expect(decodeProduceStreamRequest(Buffer.from([0x12, 0x05, 0x0a])).malformed).toMatch(/runs past the end/);
+    const inner = serialize({ topic: 't' });
+    const twice = Buffer.concat([Buffer.from([0x12, inner.length]), inner, Buffer.from([0x12, inner.length]), inner]);
+    expect(decodeProduceStreamRequest(twice).malformed).toBe('request appears more than once');
+    // A malformed inner request is the inner view's to report: the outer message is fine.
+    const bad = decodeProduceStreamRequest(Buffer.from([0x08, 0x01, 0x12, 0x01, 0x10]));
+    expect(bad).toMatchObject({ requestId: 1, malformed: undefined });
+    expect(bad.request.malformed).toMatch(/runs past the end/);
   });
 });
