@@ -21,7 +21,7 @@ import type http from 'http';
 import { systemClock } from '../common/clock';
 import { GroupCoordinator } from '../coordinator';
 import { brookPackageDefinition, serviceDefinition } from '../protocol';
-import { LogManager, ProducerIdManager, nodeFileSystem } from '../storage';
+import { LogManager, ProducerIdManager, nodeFileSystem, timedFileSystem } from '../storage';
 import { createAdminService } from './admin-service';
 import type { BrokerContext } from './broker-context';
 import { formatListenAddress, maxMessageBytesLimit, type BrokerConfig, type ListenAddress } from './config';
@@ -88,6 +88,7 @@ export class Broker {
       logger: logger.child({ component: 'storage' }),
       defaultTopicConfig: config.topicDefaults,
       maxMessageBytesLimit: maxMessageBytesLimit(config),
+      fileSystem: timedFileSystem(nodeFileSystem, (seconds) => metrics.fsyncDuration.observe(seconds)),
     });
     store = logManager;
     logger.info({ dataDir: config.dataDir, topics: (await store.listTopics({ includeInternal: true })).length, ms: Date.now() - opened }, 'storage opened');

@@ -246,3 +246,65 @@ export const nodeFileSystem: StorageFileSystem = Object.freeze({
     }
   },
 });
+
+/** `file` with the time of each flush (datasync, writevDurable) reported to `observe`. */
+class TimedFile implements StorageFile {
+  readonly writevDurable?: (buffers: readonly Buffer[], position: number) => Promise<void>;
+  readonly endDurableWrites?: () => Promise<void>;
+
+  constructor(private readonly file: StorageFile, private readonly observe: (seconds: number) => void) {
+    const durable = file.writevDurable;
+    if (durable) this.writevDurable = (buffers, position) => this.timed(() => durable.call(file, buffers, position));
+    const end = file.endDurableWrites;
+    if (end) this.endDurableWrites = () => end.call(file);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  private async timed(flush: () => Promise<void>): Promise<void> {
+    const start = process.hrtime.bigint();
+    await flush();
+    this.observe(Number(process.hrtime.bigint() - start) / 1e9);
+  }
+
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.file.read(buffer, offset, length, position);
+  }
+
+  writev(buffers: readonly Buffer[], position: number): Promise<void> {
+    return this.file.writev(buffers, position);
+  }
+
+  datasync(): Promise<void> {
+    return this.timed(() => this.file.datasync());
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.file.truncate(length);
+  }
+
+  size(): Promise<number> {
+    return this.file.size();
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}
+
+/**
+ * `base`, with the duration of every flush of an open file reported to
+ * `observe` in seconds (successful ones): each `datasync`, and each
+ * `writevDurable` (an O_DSYNC write: the write and its flush as one). The
+ * broker's brook_fsync_duration_seconds comes from here.
+ */
+export function timedFileSystem(base: StorageFileSystem, observe: (seconds: number) => void): StorageFileSystem {
+  return Object.freeze({
+    ...base,
+    async open(path: string, options?: { create?: boolean }): Promise<StorageFile> {
+      return new TimedFile(await base.open(path, options), observe);
+    },
+  });
+}

@@ -14,6 +14,6 @@ export type { AppendResult, ReadResult } from './partition-log';
 export { DEFAULT_TOPIC_CONFIG, TOPIC_CONFIG_KEYS, parseTopicConfig, topicConfigToMap, MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES } from './topic-config';
 export type { TopicConfig, FlushPolicy, TimestampType } from './topic-config';
 export { validateTopicName, isInternalTopicName, INTERNAL_TOPIC_PREFIX } from './topic-name';
-export { nodeFileSystem } from './file-system';
+export { nodeFileSystem, timedFileSystem } from './file-system';
 export type { StorageFileSystem, StorageFile } from './file-system';
 export type { StorageLogger } from './logger';

@@ -36,6 +36,8 @@ it('serves /metrics, Health and reflection, and exits 0 on SIGTERM during a long
   expect(metrics.body).toMatch(/brook_rpc_duration_seconds_bucket\{le="[^"]+",service="brook.v1.Admin",method="CreateTopic"\}/);
   expect(metrics.body).toContain(`brook_partition_log_end_offset{topic="${topic}",partition="1"} 1`);
   expect(metrics.body).toMatch(/brook_produce_bytes_total\{topic="[^"]+"\} \d+/);
+  // flush.policy=always (the default): the Produce waited for a flush, which was timed.
+  expect(metrics.body).toMatch(/brook_fsync_duration_seconds_count [1-9]\d*\n/);
 
   const healthClient = new grpc.Client(broker.addr, grpc.credentials.createInsecure());
   const health = await new Promise<Buffer>((resolve, reject) => {

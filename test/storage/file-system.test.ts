@@ -1,6 +1,6 @@
 import fs from 'fs';
 import path from 'path';
-import { nodeFileSystem } from '../../src/storage';
+import { nodeFileSystem, timedFileSystem } from '../../src/storage';
 import { makeTempDir, refuseDsyncOpens, removeDir } from '../helpers/storage';
 
 let dir: string | undefined;
@@ -61,5 +61,37 @@ describe('nodeFileSystem durable writes', () => {
     const handle = await nodeFileSystem.open(path.join(dir, 'g.log'), { create: true });
     await handle.close();
     await expect(handle.writevDurable!([Buffer.from('x')], 0)).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
+  });
+});
+
+describe('timedFileSystem', () => {
+  it('reports each datasync and durable write of an open file, and passes everything else through', async () => {
+    dir = await makeTempDir();
+    const seconds: number[] = [];
+    const timed = timedFileSystem(nodeFileSystem, (s) => seconds.push(s));
+    const file = path.join(dir, 'f.log');
+    const handle = await timed.open(file, { create: true });
+    await handle.writev([Buffer.from('abc')], 0);
+    expect(seconds).toHaveLength(0);
+    await handle.datasync();
+    await handle.writevDurable!([Buffer.from('de')], 3);
+    expect(seconds).toHaveLength(2);
+    for (const s of seconds) expect(s).toBeGreaterThan(0);
+    expect(await handle.size()).toBe(5);
+    const buffer = Buffer.alloc(5);
+    expect(await handle.read(buffer, 0, 5, 0)).toBe(5);
+    expect(buffer.toString()).toBe('abcde');
+    await handle.endDurableWrites!();
+    await handle.truncate(4);
+    await handle.close();
+    expect(fs.readFileSync(file, 'utf8')).toBe('abcd');
+    expect(await timed.exists(file)).toBe(true);
+    // A file without durable writes keeps that shape: storage checks for the method.
+    const real = await nodeFileSystem.open(file);
+    const plainFile = { path: file, read: real.read.bind(real), writev: real.writev.bind(real), datasync: real.datasync.bind(real), truncate: real.truncate.bind(real), size: real.size.bind(real), close: real.close.bind(real) };
+    const plain = await timedFileSystem({ ...nodeFileSystem, open: async () => plainFile }, () => undefined).open(file);
+    expect(plain.writevDurable).toBeUndefined();
+    expect(plain.endDurableWrites).toBeUndefined();
+    await plain.close();
   });
 });
