@@ -13,10 +13,13 @@ import * as grpc from '@grpc/grpc-js';
 import { brookServices } from '../protocol';
 import type { pb } from '../protocol';
 import { BrookError, type ErrorContext } from '../common/errors';
+import { limitReadBuffer } from '../common/streams';
 import { connectionOptions, type ConnectionOptions } from './options';
 import { toBrookError } from './errors';
 import { produceSerializer, produceStreamSerializer, type ProduceRequestWithBytes, type ProduceStreamRequestWithBytes } from './produce-wire';
-import { ProduceStreamClient } from './produce-stream';
+import { ProduceStreamClient, type ProduceCall } from './produce-stream';
+
+export type { ProduceCall } from './produce-stream';
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
@@ -61,11 +64,6 @@ export interface ProduceTransport {
   produceInOrder?(request: pb.ProduceRequest, timeoutMs?: number): ProduceCall;
 }
 
-/** A Produce call in flight: `written` settles (never rejects) once its bytes are on the connection or the call ended. */
-export interface ProduceCall {
-  readonly written: Promise<void>;
-  readonly reply: Promise<pb.ProduceResponse__Output>;
-}
 
 const WRITTEN = Promise.resolve();
 
@@ -115,7 +113,7 @@ export class Connection implements ProduceTransport {
         call.once('status', () => this.calls.delete(call));
         return call;
       };
-      this.produceStream = new ProduceStreamClient(open, (request, timeoutMs) => this.produceCall(request, timeoutMs), this.options.addr);
+      this.produceStream = new ProduceStreamClient(open, (request, timeoutMs) => this.produceCallInOrder(request, timeoutMs), this.options.addr);
     }
     const channelOverride = this.log.getChannel();
     this.admin = new services.Admin(this.options.addr, credentials, { ...channelOptions, channelOverride });
@@ -151,7 +149,7 @@ export class Connection implements ProduceTransport {
 
   /** A Produce request: a message on the connection's produce stream (options.produceStream), else a Produce call. */
   produce(request: ProduceRequestWithBytes, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
-    if (this.produceStream && !this.closed) return this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs);
+    if (this.produceStream?.supported && !this.closed) return this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs);
     return this.produceCall(request, timeoutMs);
   }
 
@@ -172,9 +170,13 @@ export class Connection implements ProduceTransport {
    * `written` keeps them in order.
    */
   produceInOrder(request: ProduceRequestWithBytes, timeoutMs?: number): ProduceCall {
-    const context: ErrorContext = { topic: request.topic, partition: request.partition };
     // On the produce stream, requests reach the broker in the order they are written: no need to wait.
-    if (this.produceStream && !this.closed) return { written: WRITTEN, reply: this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs) };
+    if (this.produceStream?.supported && !this.closed) return { written: WRITTEN, reply: this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs) };
+    return this.produceCallInOrder(request, timeoutMs);
+  }
+
+  private produceCallInOrder(request: ProduceRequestWithBytes, timeoutMs?: number): ProduceCall {
+    const context: ErrorContext = { topic: request.topic, partition: request.partition };
     if (this.closed) {
       return { written: Promise.resolve(), reply: Promise.reject(new BrookError('CLIENT_CLOSED', 'the connection is closed', context)) };
     }
@@ -220,12 +222,9 @@ export class Connection implements ProduceTransport {
     const method = (this.log as unknown as Record<string, (req: pb.SubscribeRequest, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<pb.FetchResponse__Output>>).Subscribe;
     const call = method.call(this.log, request, new grpc.Metadata(), {});
     // grpc-js builds the stream as an object-mode Readable with Node's default
-    // high-water mark of 16 messages and offers no option for it: a paused
-    // 1 MiB-per-message stream would go on pulling 16 MiB into memory. The
-    // field is Node's own (ReadableState.highWaterMark); without it the
-    // stream keeps the default.
-    const state = (call as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
-    if (state && typeof state.highWaterMark === 'number') state.highWaterMark = 1;
+    // high-water mark of 16 messages: a paused 1 MiB-per-message stream would
+    // go on pulling 16 MiB into memory.
+    limitReadBuffer(call, 1);
     this.calls.add(call);
     call.once('status', () => this.calls.delete(call));
     return call;

@@ -17,9 +17,13 @@
  * When the stream fails (connection lost, broker shutting down), every
  * request waiting on it fails with that error — retriable ones are retried
  * by the producer, as after a failed call — and the next request opens a
- * new stream. A broker that answers UNIMPLEMENTED (one without
- * ProduceStream) gets the waiting requests, and every later one, as Produce
- * calls: it never started them.
+ * new stream. When a request times out, the stream is cancelled and every
+ * request still waiting on it fails with REQUEST_TIMED_OUT too, as a Kafka
+ * client drops a connection on a request timeout: a stuck stream is not
+ * kept, and no timed-out request is still queued to be written later. A
+ * broker that answers UNIMPLEMENTED (one without ProduceStream) gets the
+ * waiting requests, one after the other in their order, and every later
+ * request of the Connection, as Produce calls: it never started them.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { pb } from '../protocol';
@@ -38,8 +42,25 @@ interface Waiting {
   readonly reject: (error: unknown) => void;
 }
 
+type Stream = grpc.ClientDuplexStream<ProduceStreamRequestWithBytes, pb.ProduceStreamResponse__Output>;
+
+/** An open stream and the requests waiting for their reply on it. */
+interface OpenStream {
+  readonly call: Stream;
+  readonly waiting: Map<number, Waiting>;
+}
+
 /** The Log client's way of opening a ProduceStream; the Connection keeps the call for close(). */
-export type OpenProduceStream = () => grpc.ClientDuplexStream<ProduceStreamRequestWithBytes, pb.ProduceStreamResponse__Output>;
+export type OpenProduceStream = () => Stream;
+
+/** A Produce call in flight: `written` settles (never rejects) once its bytes are on the connection or the call ended. */
+export interface ProduceCall {
+  readonly written: Promise<void>;
+  readonly reply: Promise<pb.ProduceResponse__Output>;
+}
+
+/** A Produce call: `written` once its bytes are on the connection (see Connection.produceInOrder). */
+export type UnaryProduce = (request: ProduceRequestWithBytes, timeoutMs: number) => ProduceCall;
 
 /** The broker's failure of one request, as the BrookError a failed Produce call would have become. */
 export function produceErrorToBrookError(error: pb.ProduceError__Output, context: ErrorContext): BrookError {
@@ -48,90 +69,122 @@ export function produceErrorToBrookError(error: pb.ProduceError__Output, context
 }
 
 export class ProduceStreamClient {
-  private stream: ReturnType<OpenProduceStream> | undefined;
-  private readonly waiting = new Map<number, Waiting>();
+  private current: OpenStream | undefined;
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
-  /** The broker has no ProduceStream: every request goes through `unary`. */
+  private timerDeadline = Infinity;
+  /** The broker has no ProduceStream: requests go through `unary`. */
   private unsupported = false;
 
   constructor(
     private readonly open: OpenProduceStream,
-    private readonly unary: (request: ProduceRequestWithBytes, timeoutMs: number) => Promise<Reply>,
+    private readonly unary: UnaryProduce,
     private readonly addr: string,
   ) {}
 
-  /** Sends `request` on the stream (opening one if there is none); settles with its reply or error. */
-  produce(request: ProduceRequestWithBytes, timeoutMs: number): Promise<Reply> {
-    if (this.unsupported) return this.unary(request, timeoutMs);
-    const stream = this.stream ?? this.openStream();
-    const requestId = this.nextId;
-    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
-    const context: ErrorContext = { topic: request.topic, partition: request.partition ?? undefined };
-    return new Promise<Reply>((resolve, reject) => {
-      this.waiting.set(requestId, { request, context, timeoutMs, deadline: Date.now() + timeoutMs, resolve, reject });
-      this.armTimer();
-      stream.write({ requestId, request });
-    });
+  /** False once the broker has answered that it has no ProduceStream: the caller should make Produce calls. */
+  get supported(): boolean {
+    return !this.unsupported;
   }
 
   /** Requests waiting for their reply. */
   get inFlight(): number {
-    return this.waiting.size;
+    return this.current?.waiting.size ?? 0;
   }
 
-  private openStream(): ReturnType<OpenProduceStream> {
-    const stream = this.open();
-    this.stream = stream;
-    stream.on('data', (message: pb.ProduceStreamResponse__Output) => {
-      const waiting = this.waiting.get(message.requestId);
-      if (!waiting) return; // timed out already
-      this.waiting.delete(message.requestId);
-      if (message.error) waiting.reject(produceErrorToBrookError(message.error, waiting.context));
-      else if (message.response) waiting.resolve(message.response);
-      else waiting.reject(new BrookError('INTERNAL', `the broker's reply to produce request ${message.requestId} has neither a response nor an error`, waiting.context));
+  /** Sends `request` on the stream (opening one if there is none); settles with its reply or error. */
+  produce(request: ProduceRequestWithBytes, timeoutMs: number): Promise<Reply> {
+    if (this.unsupported) return this.unary(request, timeoutMs).reply;
+    const stream = this.current ?? this.openStream();
+    const requestId = this.nextId;
+    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    const context: ErrorContext = { topic: request.topic, partition: request.partition ?? undefined };
+    const deadline = Date.now() + timeoutMs;
+    return new Promise<Reply>((resolve, reject) => {
+      stream.waiting.set(requestId, { request, context, timeoutMs, deadline, resolve, reject });
+      if (deadline < this.timerDeadline) this.armTimer(deadline);
+      stream.call.write({ requestId, request });
     });
-    stream.on('error', () => undefined); // reported on 'status' below
-    stream.on('status', (status: grpc.StatusObject) => {
-      if (this.stream === stream) this.stream = undefined;
-      if (status.code === grpc.status.OK && this.waiting.size === 0) return;
-      const waiting = [...this.waiting.values()];
-      this.waiting.clear();
-      this.disarmTimer();
+  }
+
+  private openStream(): OpenStream {
+    const stream: OpenStream = { call: this.open(), waiting: new Map() };
+    this.current = stream;
+    const { call, waiting } = stream;
+    call.on('data', (message: pb.ProduceStreamResponse__Output) => {
+      const w = waiting.get(message.requestId);
+      if (!w) return;
+      waiting.delete(message.requestId);
+      if (message.error) w.reject(produceErrorToBrookError(message.error, w.context));
+      else if (message.response) w.resolve(message.response);
+      else w.reject(new BrookError('INTERNAL', `the broker's reply to produce request ${message.requestId} has neither a response nor an error`, w.context));
+    });
+    call.on('error', () => undefined); // reported on 'status' below
+    call.on('status', (status: grpc.StatusObject) => {
+      if (this.current === stream) this.current = undefined;
+      const left = [...waiting.values()];
+      waiting.clear();
+      if (left.length === 0) return;
       if (status.code === grpc.status.UNIMPLEMENTED) {
-        // A broker without ProduceStream has started none of them.
         this.unsupported = true;
-        for (const w of waiting) this.unary(w.request, Math.max(1, w.deadline - Date.now())).then(w.resolve, w.reject);
+        this.resendAsCalls(left);
         return;
       }
       const failure = status.code === grpc.status.OK ? { ...status, code: grpc.status.UNAVAILABLE, details: 'the broker ended the produce stream before replying' } : status;
-      for (const w of waiting) w.reject(toBrookError(Object.assign(new Error(failure.details), failure), w.context, this.addr));
+      for (const w of left) w.reject(toBrookError(Object.assign(new Error(failure.details), failure), w.context, this.addr));
     });
     return stream;
   }
 
-  /** One timer for every waiting request's deadline: it fires at the earliest one. */
-  private armTimer(): void {
-    if (this.timer || this.waiting.size === 0) return;
-    let earliest = Infinity;
-    for (const w of this.waiting.values()) earliest = Math.min(earliest, w.deadline);
-    this.timer = setTimeout(() => this.expire(), Math.max(0, earliest - Date.now()));
+  /** A broker without ProduceStream started none of `left`: they go as Produce calls, each once the one before is on the wire. */
+  private resendAsCalls(left: readonly Waiting[]): void {
+    let previous: Promise<void> = Promise.resolve();
+    for (const w of left) {
+      previous = previous.then(() => {
+        const call = this.unary(w.request, Math.max(1, w.deadline - Date.now()));
+        call.reply.then(w.resolve, w.reject);
+        return call.written;
+      });
+    }
+  }
+
+  /** One timer for the earliest deadline of any waiting request. */
+  private armTimer(deadline: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDeadline = deadline;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, deadline - Date.now()));
     this.timer.unref?.();
   }
 
-  private disarmTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
+  /**
+   * A request is past its deadline: the stream is given up. Every request
+   * waiting on it fails with REQUEST_TIMED_OUT (retriable; whether it was
+   * written is unknown), and the call is cancelled, so nothing still queued
+   * on it is sent later. The next request opens a new stream.
+   */
   private expire(): void {
     this.timer = undefined;
+    this.timerDeadline = Infinity;
+    const stream = this.current;
+    if (!stream || stream.waiting.size === 0) return;
     const now = Date.now();
-    for (const [id, w] of this.waiting) {
-      if (w.deadline > now) continue;
-      this.waiting.delete(id);
-      w.reject(new BrookError('REQUEST_TIMED_OUT', `request timed out after ${w.timeoutMs} ms (broker ${this.addr})`, w.context));
+    let earliest = Infinity;
+    let late: Waiting | undefined;
+    for (const w of stream.waiting.values()) {
+      if (w.deadline <= now) late ??= w;
+      else earliest = Math.min(earliest, w.deadline);
     }
-    this.armTimer();
+    if (!late) return this.armTimer(earliest);
+    this.current = undefined;
+    const left = [...stream.waiting.values()];
+    stream.waiting.clear();
+    stream.call.cancel();
+    for (const w of left) {
+      const message =
+        w.deadline <= now
+          ? `request timed out after ${w.timeoutMs} ms (broker ${this.addr})`
+          : `request given up with the produce stream it was on, after another request on it timed out (${late.timeoutMs} ms; broker ${this.addr})`;
+      w.reject(new BrookError('REQUEST_TIMED_OUT', message, w.context));
+    }
   }
 }

@@ -118,8 +118,16 @@ export function produceSerializer(fallback: (request: pb.ProduceRequest) => Buff
  * ProduceStream's request serializer. A request with its own bytes and room
  * before them gets the stream message's two leading fields (request_id, and
  * request's tag and length) written into that room, and goes out as one view
- * of the batch's buffer, uncopied. Any other goes through `fallback`
- * (protobufjs).
+ * of the batch's buffer: protobufjs does not copy the batch first (grpc-js
+ * still copies the message once, into its gRPC frame). Any other request
+ * goes through `fallback` (protobufjs).
+ *
+ * Safe because one batch has one attempt on the wire at a time: grpc-js
+ * serializes a message when its stream gets to it, and holds that view until
+ * it has framed it or the call is cancelled. The producer writes the batch's
+ * headroom again only for its next attempt, after this one has settled —
+ * replied, failed with its stream, or timed out, which cancels the stream
+ * (see ProduceStreamClient) — and reuses the buffer only after the reply.
  */
 export function produceStreamSerializer(fallback: (message: pb.ProduceStreamRequest) => Buffer): (message: ProduceStreamRequestWithBytes) => Buffer {
   return (message) => {

@@ -14,6 +14,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { BrookError } from '../common/errors';
+import { limitReadBuffer } from '../common/streams';
 import { partitionForKey } from '../common/partitioner';
 import { serviceDefinition, type pb } from '../protocol';
 import { readBatchHeader } from '../record';
@@ -24,6 +25,14 @@ import { serverStream, statusName, unary } from './grpc-server';
 import { failureOf } from './status';
 import type { PartitionStore, TopicStore } from './store-interface';
 import { fieldError, requireInt, requireOffset, requirePartition, requireTopic } from './validate';
+
+/**
+ * ProduceStream stops reading its stream while this many requests, or this
+ * many bytes of them, wait for their replies (see log.proto), and reads again
+ * once they are down to half.
+ */
+export const PRODUCE_STREAM_MAX_WAITING = 64;
+export const PRODUCE_STREAM_MAX_WAITING_BYTES = 64 * 1024 * 1024;
 
 /** The empty `record_batches` of decoded and empty responses, shared rather than allocated per fetch. */
 const NO_BYTES = Buffer.alloc(0);
@@ -98,14 +107,6 @@ function closedLogError(store: TopicStore, topic: string, partition: number, log
  * 1.14 emits 'cancelled' after every call's status, not only on cancellation:
  * 7% of the broker's CPU in W4 through the SDK reader.
  */
-/**
- * ProduceStream stops reading its stream while this many requests, or this
- * many bytes of them, wait for their replies (see log.proto), and reads again
- * once they are down to half.
- */
-export const PRODUCE_STREAM_MAX_WAITING = 64;
-export const PRODUCE_STREAM_MAX_WAITING_BYTES = 64 * 1024 * 1024;
-
 const CALL_ENDED = Object.freeze({ name: 'CallEnded', message: 'the call ended or the broker is shutting down' });
 
 interface CallSignal {
@@ -459,6 +460,8 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
    * SHUTTING_DOWN and not written).
    */
   function produceStream(call: grpc.ServerDuplexStream<ProduceStreamRequestView, pb.ProduceStreamResponse>): void {
+    // Paused, the call would otherwise go on reading up to 16 more requests.
+    limitReadBuffer(call, 1);
     let waiting = 0;
     let waitingBytes = 0;
     let paused = false;

@@ -2,7 +2,8 @@
  * ProduceStreamClient over a fake bidi stream: replies find their requests by
  * request_id, errors become the BrookErrors a Produce call would give, a failed
  * stream fails what waits on it and the next request opens another, a broker
- * without ProduceStream gets Produce calls, and each request has its timeout.
+ * without ProduceStream gets Produce calls in order, and a timeout gives up
+ * the stream.
  */
 import { EventEmitter } from 'events';
 import { status } from '@grpc/grpc-js';
@@ -12,6 +13,11 @@ import type { pb } from '../../src/protocol';
 
 class FakeStream extends EventEmitter {
   readonly written: ProduceStreamRequestWithBytes[] = [];
+  cancelled = false;
+  cancel(): void {
+    this.cancelled = true;
+    this.end(status.CANCELLED, 'Cancelled on client');
+  }
   write(message: ProduceStreamRequestWithBytes): boolean {
     this.written.push(message);
     return true;
@@ -30,7 +36,8 @@ class FakeStream extends EventEmitter {
 
 function setup() {
   const streams: FakeStream[] = [];
-  const unary: Array<{ topic?: string; timeoutMs: number }> = [];
+  /** Produce calls made, in order; each is written when the test says so (`markWritten`). */
+  const unary: Array<{ topic?: string; timeoutMs: number; markWritten: () => void }> = [];
   const open = (() => {
     const stream = new FakeStream();
     streams.push(stream);
@@ -38,9 +45,12 @@ function setup() {
   }) as unknown as OpenProduceStream;
   const client = new ProduceStreamClient(
     open,
-    async (request, timeoutMs) => {
-      unary.push({ topic: request.topic, timeoutMs });
-      return { results: [{ partition: 0, baseOffset: 100 + unary.length, recordCount: 1, recordIndexes: [], logAppendTimeMs: -1 }] };
+    (request, timeoutMs) => {
+      let markWritten!: () => void;
+      const written = new Promise<void>((resolve) => (markWritten = resolve));
+      unary.push({ topic: request.topic, timeoutMs, markWritten });
+      const baseOffset = 100 + unary.length;
+      return { written, reply: Promise.resolve({ results: [{ partition: 0, baseOffset, recordCount: 1, recordIndexes: [], logAppendTimeMs: -1 }] }) };
     },
     '127.0.0.1:1',
   );
@@ -90,31 +100,60 @@ describe('ProduceStreamClient', () => {
     await expect(orphan).rejects.toMatchObject({ retriable: true });
   });
 
-  it('sends the waiting requests, and every later one, as Produce calls when the broker has no ProduceStream', async () => {
+  it('sends the waiting requests one after the other, and every later one, as Produce calls when the broker has no ProduceStream', async () => {
     const { client, streams, unary } = setup();
-    const waiting = client.produce(request('a'), 5000);
+    const waiting = [client.produce(request('a'), 5000), client.produce(request('b'), 5000)];
+    expect(client.supported).toBe(true);
     streams[0].end(status.UNIMPLEMENTED, 'The server does not implement the method /brook.v1.Log/ProduceStream');
-    await expect(waiting).resolves.toMatchObject({ results: [{ baseOffset: 101 }] });
-    await expect(client.produce(request('b'), 5000)).resolves.toMatchObject({ results: [{ baseOffset: 102 }] });
-    expect(streams).toHaveLength(1);
+    expect(client.supported).toBe(false);
+    await new Promise((r) => setImmediate(r));
+    // b's call starts only once a's bytes are on the wire, so it cannot overtake a.
+    expect(unary.map((u) => u.topic)).toEqual(['a']);
+    unary[0].markWritten();
+    await new Promise((r) => setImmediate(r));
     expect(unary.map((u) => u.topic)).toEqual(['a', 'b']);
+    await expect(Promise.all(waiting)).resolves.toMatchObject([{ results: [{ baseOffset: 101 }] }, { results: [{ baseOffset: 102 }] }]);
     expect(unary[0].timeoutMs).toBeGreaterThan(4000); // what was left of its own timeout
     expect(unary[0].timeoutMs).toBeLessThanOrEqual(5000);
+    await expect(client.produce(request('c'), 5000)).resolves.toMatchObject({ results: [{ baseOffset: 103 }] });
+    expect(streams).toHaveLength(1);
   });
 
-  it('fails a request at its own timeout and ignores its late reply; the others keep waiting', async () => {
+  it('at a request\'s timeout, cancels its stream and fails every request on it; the next request opens a new stream', async () => {
     jest.useFakeTimers();
     try {
       const { client, streams } = setup();
       const slow = client.produce(request(), 100);
-      const patient = client.produce(request(), 10_000);
-      const failed = expect(slow).rejects.toMatchObject({ code: 'REQUEST_TIMED_OUT', retriable: true, message: expect.stringContaining('100 ms') });
-      jest.advanceTimersByTime(150);
+      const other = client.produce(request(), 10_000);
+      const failed = Promise.all([
+        expect(slow).rejects.toMatchObject({ code: 'REQUEST_TIMED_OUT', retriable: true, message: expect.stringContaining('timed out after 100 ms') }),
+        expect(other).rejects.toMatchObject({ code: 'REQUEST_TIMED_OUT', retriable: true, message: expect.stringContaining('another request on it timed out') }),
+      ]);
+      jest.advanceTimersByTime(99);
+      expect(streams[0].cancelled).toBe(false);
+      jest.advanceTimersByTime(2);
       await failed;
-      expect(client.inFlight).toBe(1);
-      streams[0].reply(streams[0].written[0].requestId, 1); // too late: nobody waits on it
-      streams[0].reply(streams[0].written[1].requestId, 2);
-      await expect(patient).resolves.toMatchObject({ results: [{ baseOffset: 2 }] });
+      expect(streams[0].cancelled).toBe(true);
+      expect(client.inFlight).toBe(0);
+      const next = client.produce(request(), 1000);
+      expect(streams).toHaveLength(2);
+      streams[1].reply(streams[1].written[0].requestId, 5);
+      await expect(next).resolves.toMatchObject({ results: [{ baseOffset: 5 }] });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('times out a request with a shorter timeout than those before it at its own deadline', async () => {
+    jest.useFakeTimers();
+    try {
+      const { client } = setup();
+      const patient = client.produce(request(), 10_000);
+      patient.catch(() => undefined);
+      const hasty = client.produce(request(), 50);
+      const failed = expect(hasty).rejects.toMatchObject({ code: 'REQUEST_TIMED_OUT', message: expect.stringContaining('50 ms') });
+      jest.advanceTimersByTime(60);
+      await failed;
     } finally {
       jest.useRealTimers();
     }

@@ -56,6 +56,26 @@ it('a Subscribe with undecodable bytes ends with INVALID_ARGUMENT', async () => 
   expect(error!.details).toMatch(/^malformed Subscribe request: /);
 });
 
+it('a ProduceStream message with undecodable bytes ends the stream with INVALID_ARGUMENT; a bad request inside a good message fails alone', async () => {
+  const call = client.makeBidiStreamRequest('/brook.v1.Log/ProduceStream', identity, identity, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+  const replies: Buffer[] = [];
+  const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+    call.on('data', (b: Buffer) => replies.push(b));
+    call.on('error', (e: grpc.ServiceError) => resolve(e));
+    call.on('end', () => resolve(null));
+  });
+  // request_id 5 with an empty request: refused for its topic, in a reply.
+  call.write(Buffer.from([0x08, 0x05]));
+  await new Promise((r) => setTimeout(r, 200));
+  call.write(GARBAGE);
+  const error = await ended;
+  expect(error).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  expect(error!.details).toMatch(/^malformed ProduceStreamRequest: /);
+  expect(replies).toHaveLength(1);
+  // ProduceStreamResponse{request_id 5, error{status 3 INVALID_ARGUMENT, ...}}: field 1 = 5, then field 3 (the error).
+  expect([...replies[0].subarray(0, 3)]).toEqual([0x08, 0x05, 0x1a]);
+});
+
 it('the broker still answers well-formed calls afterwards', async () => {
   expect(await unaryWith('/brook.v1.Admin/ListTopics', Buffer.alloc(0))).toBeNull();
 });

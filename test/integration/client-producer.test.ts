@@ -72,6 +72,19 @@ describe('Producer against a broker', () => {
     expect(body).toMatch(/brook_rpc_duration_seconds_count\{service="brook.v1.Log",method="ProduceStream.request"\} [1-9]/);
   });
 
+  it('a Connection closed with requests on its produce stream settles each: acknowledged, or CLIENT_CLOSED', async () => {
+    const topic = randomTopicName('sdk');
+    await new Admin(fixture.connection).createTopic(topic);
+    const connection = new Connection({ addr: fixture.broker.addr });
+    await connection.produce({ topic, partition: 0, records: [{ value: Buffer.from('first') }] }); // the stream is open
+    const inFlight = Array.from({ length: 50 }, (_, i) => connection.produce({ topic, partition: 0, records: [{ value: Buffer.from(`v${i}`) }] }).then(() => 'acked', (e: BrookError) => e.code));
+    connection.close();
+    const outcomes = await Promise.all(inFlight);
+    expect(outcomes.filter((o) => o !== 'acked' && o !== 'CLIENT_CLOSED')).toEqual([]);
+    expect(outcomes).toContain('CLIENT_CLOSED');
+    await expect(connection.produce({ topic, partition: 0, records: [{ value: Buffer.from('late') }] })).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
+  });
+
   it('rejects a record over max.message.bytes with a clear, non-retriable error', async () => {
     const topic = randomTopicName('sdk');
     await new Admin(fixture.connection).createTopic(topic, { config: { 'max.message.bytes': '2000' } });

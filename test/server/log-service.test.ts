@@ -11,7 +11,7 @@ import type { BrokerContext } from '../../src/server/broker-context';
 import { createLogService } from '../../src/server/log-service';
 import { MethodCounters } from '../../src/server/metrics';
 import { decodeProduceRequest, decodeProduceStreamRequest } from '../../src/server/produce-request';
-import { PRODUCE_STREAM_MAX_WAITING } from '../../src/server/log-service';
+import { PRODUCE_STREAM_MAX_WAITING, PRODUCE_STREAM_MAX_WAITING_BYTES } from '../../src/server/log-service';
 import type { AppendResult, PartitionStore, ReadResult } from '../../src/server/store-interface';
 import { DEFAULT_TOPIC_CONFIG } from '../../src/storage';
 
@@ -129,6 +129,7 @@ function serviceOver(partitions: MemoryPartition | MemoryPartition[], clock = ne
     const replies: Array<{ requestId: number; response?: { results: Array<{ baseOffset: number }> }; error?: { status: number; code: string; message: string } }> = [];
     const state = { paused: false, ended: false };
     const stream = Object.assign(new EventEmitter(), {
+      _readableState: { highWaterMark: 16 },
       cancelled: false,
       write: (message: (typeof replies)[number]) => replies.push(message) > 0,
       end: () => {
@@ -150,20 +151,26 @@ function serviceOver(partitions: MemoryPartition | MemoryPartition[], clock = ne
     const send = (requestId: number, request: object): void => {
       stream.emit('data', decodeProduceStreamRequest(serviceDefinition('Log').ProduceStream.requestSerialize({ requestId, request })));
     };
-    return { send, sendBytes: (bytes: Buffer) => stream.emit('data', decodeProduceStreamRequest(bytes)), replies, state, ended, endInput: () => stream.emit('end') };
+    const readBuffer = () => stream._readableState.highWaterMark;
+    return { send, sendBytes: (bytes: Buffer) => stream.emit('data', decodeProduceStreamRequest(bytes)), replies, state, ended, endInput: () => stream.emit('end'), readBuffer };
   };
   return { call, calls, subscribe, produceStream, shutdown: shutdown.signal, startShutdown: () => shutdown.abort() };
 }
 
-/** A partition whose appends wait until `open()` (all of them, then and after). */
+/** A partition whose appends wait: `release(n)` lets the next n through, `open()` all of them, then and after. */
 class GatedPartition extends MemoryPartition {
-  private opened!: () => void;
-  private readonly gate = new Promise<void>((resolve) => (this.opened = resolve));
+  private readonly held: Array<() => void> = [];
+  private opened = false;
+  override config = { ...DEFAULT_TOPIC_CONFIG, maxMessageBytes: 64 * 1024 * 1024 };
+  release(n: number): void {
+    for (const go of this.held.splice(0, n)) go();
+  }
   open(): void {
-    this.opened();
+    this.opened = true;
+    this.release(this.held.length);
   }
   override async append(batch: Buffer): Promise<AppendResult> {
-    await this.gate;
+    if (!this.opened) await new Promise<void>((resolve) => this.held.push(resolve));
     return super.append(batch);
   }
 }
@@ -344,17 +351,39 @@ describe('createLogService', () => {
       expect(partition.batches.map((b) => decodeRecordBatch(b.bytes, 0).records[0].value?.toString())).toEqual(['r1', 'r2', 'r3']);
     });
 
-    it(`stops reading at ${PRODUCE_STREAM_MAX_WAITING} requests waiting for replies and reads again at half that`, async () => {
+    it(`stops reading at ${PRODUCE_STREAM_MAX_WAITING} requests waiting for replies, holding one more read at most, and reads again at half that`, async () => {
       const partition = new GatedPartition();
       const { produceStream } = serviceOver(partition);
-      const { send, replies, state } = produceStream();
+      const { send, replies, state, readBuffer } = produceStream();
+      expect(readBuffer()).toBe(1); // not grpc-js's 16 messages read ahead while paused
       for (let id = 1; id < PRODUCE_STREAM_MAX_WAITING; id++) send(id, one('x'));
       expect(state.paused).toBe(false);
       send(PRODUCE_STREAM_MAX_WAITING, one('x'));
       expect(state.paused).toBe(true);
+      partition.release(PRODUCE_STREAM_MAX_WAITING / 2 - 1);
+      await tick();
+      expect(replies).toHaveLength(PRODUCE_STREAM_MAX_WAITING / 2 - 1);
+      expect(state.paused).toBe(true); // one over half still waits
+      partition.release(1);
+      await tick();
+      expect(state.paused).toBe(false);
       partition.open();
       await tick();
       expect(replies).toHaveLength(PRODUCE_STREAM_MAX_WAITING);
+    });
+
+    it(`stops reading at ${PRODUCE_STREAM_MAX_WAITING_BYTES / 1024 / 1024} MiB of requests waiting for replies`, async () => {
+      const partition = new GatedPartition();
+      const { produceStream } = serviceOver(partition);
+      const { send, state } = produceStream();
+      const third = Buffer.alloc(PRODUCE_STREAM_MAX_WAITING_BYTES / 3 + 1024);
+      send(1, { topic: 't', partition: 0, records: [{ value: third }] });
+      send(2, { topic: 't', partition: 0, records: [{ value: third }] });
+      expect(state.paused).toBe(false);
+      send(3, { topic: 't', partition: 0, records: [{ value: third }] });
+      expect(state.paused).toBe(true);
+      partition.open();
+      await tick();
       expect(state.paused).toBe(false);
     });
 
