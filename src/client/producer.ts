@@ -71,6 +71,19 @@ import { backoffDelayMs, sleep, withRetry } from './retry';
 import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHeader, type RecordMetadata } from './types';
 
 /**
+ * A record's metadata as send() resolves it. A class, not an object literal,
+ * like every object the SDK makes per record (see FetchedRecord in
+ * batch-encoding.ts for why).
+ */
+class Delivered implements RecordMetadata {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+  ) {}
+}
+
+/**
  * One send() call. It settles once: with every record's metadata when the
  * last of its records is acknowledged, or with the first error. An array of
  * 1000 records is one Delivery and one promise, not 1000.
@@ -97,11 +110,11 @@ class Delivery {
     if (results === undefined) {
       if (this.remaining === 0 && !this.settled) {
         this.settled = true;
-        this.resolve({ topic, partition, offset: baseOffset < 0 ? -1 : baseOffset });
+        this.resolve(new Delivered(topic, partition, baseOffset < 0 ? -1 : baseOffset));
       }
       return;
     }
-    for (let i = 0; i < count; i++) results[first + i] = { topic, partition, offset: baseOffset < 0 ? -1 : baseOffset + i };
+    for (let i = 0; i < count; i++) results[first + i] = new Delivered(topic, partition, baseOffset < 0 ? -1 : baseOffset + i);
     if (this.remaining === 0 && !this.settled) {
       this.settled = true;
       this.resolve(results);
@@ -129,12 +142,14 @@ function captureSettlers(resolve: (value: RecordMetadata | RecordMetadata[]) => 
   capturedReject = reject;
 }
 
-/** Consecutive records of one batch that came from one send() call. */
-interface Run {
-  readonly delivery: Delivery;
-  /** Index of the run's first record in its send() call. */
-  readonly first: number;
-  count: number;
+/** Consecutive records of one batch that came from one send() call (a class: see Delivered). */
+class Run {
+  constructor(
+    readonly delivery: Delivery,
+    /** Index of the run's first record in its send() call. */
+    readonly first: number,
+    public count: number,
+  ) {}
 }
 
 interface Batch {
@@ -436,7 +451,7 @@ export class Producer {
     const runs = batch.runs;
     const last = runs.length > 0 ? runs[runs.length - 1] : undefined;
     if (last !== undefined && last.delivery === delivery && last.first + last.count === index) last.count++;
-    else runs.push({ delivery, first: index, count: 1 });
+    else runs.push(new Run(delivery, index, 1));
     if (batch.builder.size >= limit) {
       this.closeBatch(queue);
     } else if (!queue.lingerTimer) {
