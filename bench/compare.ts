@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   if (systems.has('nats')) versions['nats-server'] = await natsVersion();
   const notes: string[] = [
     `Producers keep up to ${profile.inFlight} batches of ${profile.batch} unacknowledged (redis-benchmark: 1 pipeline of 1000 per connection; Brook SDK in W1: send() calls of ${profile.batch} records with up to 50,000 records unacknowledged, which the Producer packs into batches of up to 1 MiB, 5 requests in flight); W1/W2 are medians of ${profile.runs} runs, interleaved across clients.`,
-    'All Node clients run in one harness process (one core for all client work); each producer/consumer has its own connection. The servers are separate processes.',
+    'All Node clients run in one harness process (one core for all client work), except W4: each client runs it in a fresh Node process of its own, so no client inherits the heap state (GC limits, pretenuring) that W1–W3 left in the harness. Each producer/consumer has its own connection. The servers are separate processes.',
     'Every timed step starts after sync(2), a full GC of the harness (with --expose-gc, as `make bench` runs it) and a 300 ms pause, so no system pays for the previous one\'s write-back or garbage.',
     `W4 latency counts from each record's scheduled send time (open loop at ${profile.e2eRate} rec/s), over ${profile.e2eDurationMs / 1000} s after an unrecorded 1 s warm-up run on its own topic (W1 likewise starts with an unrecorded run of up to 200,000 records per client); W5 keeps a producer adding ${profile.groupBackgroundRate} rec/s while the group consumes the ${profile.multiRecords}-record backlog.`,
   ];

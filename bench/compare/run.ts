@@ -13,14 +13,18 @@
  * garbage) is not billed to the next. W1 and W4 run once first, unrecorded,
  * on topics of their own (W1_WARMUP_RECORDS, WARMUP_E2E_MS): the first
  * second of a fresh connection (JIT, buffers, first segment) is not steady
- * state.
+ * state. W4 runs each client in a Node process of its own (e2e-child.ts).
  */
-import { spawnSync } from 'child_process';
+import { spawn } from 'child_process';
+import path from 'path';
+import * as hdr from 'hdr-histogram-js';
+import type { EndToEndSpec } from './e2e-child';
+import { settle } from './settle';
 import { BrookGrpcDriver, brokerAvailable, startBrook, type BrookServer } from './brook';
 import { NatsNodeDriver, startNats, type NatsServer } from './nats';
 import { RedisNodeDriver, redisBenchmarkXadd, startRedis, type RedisServer } from './redis';
 import type { Cell, LevelResult } from './results';
-import { median, newHistogram, sleep, summarize, withTimeout } from './stats';
+import { median, newHistogram, summarize, withTimeout } from './stats';
 import type { Driver, Durability, Profile } from './workload';
 
 export type Log = (line: string) => void;
@@ -43,18 +47,31 @@ const W1_WARMUP_RECORDS = 200_000;
 const W1_WARMUP_BUDGET_MS = 2000;
 /** W4's unrecorded warm-up run, per client. */
 const WARMUP_E2E_MS = 1000;
-const SETTLE_MS = 300;
-
 /**
- * Before every timed step: sync(2) so the page cache holds no dirty data
- * from the previous step (any system's) for the kernel to write back during
- * this one; a full GC of the harness when node runs with --expose-gc
- * (`make bench` does); then a short pause.
+ * Runs W4 for one client in a fresh `node --expose-gc` (e2e-child.ts) and
+ * returns its histogram. The child is stopped by its PID if it outlives the
+ * step's timeout.
  */
-async function settle(): Promise<void> {
-  spawnSync('sync', [], { stdio: 'ignore', timeout: 60_000 });
-  (globalThis as { gc?: () => void }).gc?.();
-  await sleep(SETTLE_MS);
+function runEndToEndInChild(spec: EndToEndSpec): Promise<hdr.Histogram> {
+  const script = path.join(__dirname, 'e2e-child.js');
+  const child = spawn(process.execPath, ['--expose-gc', script, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const last = stdout.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) {
+        reject(new Error(`W4 ${spec.column} child exited ${signal ?? code}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no output'}`));
+        return;
+      }
+      resolve(hdr.decodeFromCompressedBase64((JSON.parse(last) as { histogram: string }).histogram));
+    });
+  });
 }
 
 /** Says so when a run stopped at its time budget before `target` records. */
@@ -248,16 +265,21 @@ export async function runLevel(level: Durability, options: RunOptions, clients: 
       put('w3-p999', d.column, cell.error ? cell : { value: s.p999Us, notAtLevel: flag });
     }
 
-    // W4: end-to-end latency at a fixed rate.
+    // W4: end-to-end latency at a fixed rate, each client in a process of its own (see e2e-child.ts).
     for (const d of drivers) {
       const histogram = newHistogram();
       const cell = await step(`W4 ${d.column}`, async () => {
-        const topic = `${prefix(d)}-w4`;
-        await d.createTopic(`${topic}-warmup`, 1);
-        await d.endToEnd(`${topic}-warmup`, profile.e2eRate, WARMUP_E2E_MS, newHistogram());
-        await settle();
-        await d.createTopic(topic, 1);
-        await d.endToEnd(topic, profile.e2eRate, profile.e2eDurationMs, histogram);
+        const spec: EndToEndSpec = {
+          column: d.column,
+          address: brook?.address,
+          port: d.column === 'redis-node' ? redis?.port : d.column === 'nats-node' ? nats?.port : undefined,
+          level,
+          topic: `${prefix(d)}-w4`,
+          rate: profile.e2eRate,
+          durationMs: profile.e2eDurationMs,
+          warmupMs: WARMUP_E2E_MS,
+        };
+        histogram.add(await runEndToEndInChild(spec));
         return { value: summarize(histogram).p99Us };
       });
       const s = summarize(histogram);
