@@ -9,9 +9,10 @@
  * old-generation limit it set after the last forced GC, and object literals
  * it chose to allocate straight in the old generation while thousands of
  * records were in flight. In `node --expose-gc dist/bench/compare.js
- * --levels fsync` runs at e2da06c, Brook SDK's W4 p99 was 4.7–6.2 ms in most
- * runs and 10.1–18.7 ms in others, with a mark-compact every ~1 s of W4 in
- * the slow ones (--trace-gc); every client's W4 now starts from a fresh heap.
+ * --levels fsync` runs at e2da06c, Brook SDK's W4 p99 was 5.6 / 6.2 / 6.0 /
+ * 18.7 ms, with a mark-compact every ~1 s of W4 in the slow one (--trace-gc);
+ * see bench/README.md, "fourth pass". Every client's W4 now starts from a
+ * fresh heap.
  *
  *   node --expose-gc dist/bench/compare/e2e-child.js '<EndToEndSpec as JSON>'
  *
@@ -78,7 +79,9 @@ if (require.main === module) {
   main().then(
     () => process.exit(0),
     (e: unknown) => {
-      console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+      // The stack first, the message last: the parent reports the last lines.
+      if (e instanceof Error && e.stack) console.error(e.stack);
+      console.error(`W4 child failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       process.exit(1);
     },
   );

@@ -61,12 +61,15 @@ function runEndToEndInChild(spec: EndToEndSpec): Promise<hdr.Histogram> {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
   return new Promise((resolve, reject) => {
-    child.once('error', reject);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       const last = stdout.trim().split('\n').pop() ?? '';
       if (code !== 0 || !last.startsWith('{')) {
-        reject(new Error(`W4 ${spec.column} child exited ${signal ?? code}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no output'}`));
+        reject(new Error(`W4 ${spec.column} child exited ${signal ?? code}: ${stderr.trim().split('\n').pop() || 'no output'}`));
         return;
       }
       resolve(hdr.decodeFromCompressedBase64((JSON.parse(last) as { histogram: string }).histogram));

@@ -65,8 +65,6 @@ export interface ProduceTransport {
 }
 
 
-const WRITTEN = Promise.resolve();
-
 export class Connection implements ProduceTransport {
   readonly options: Readonly<ConnectionOptions>;
   private readonly log: grpc.Client;
@@ -149,7 +147,7 @@ export class Connection implements ProduceTransport {
 
   /** A Produce request: a message on the connection's produce stream (options.produceStream), else a Produce call. */
   produce(request: ProduceRequestWithBytes, timeoutMs?: number): Promise<pb.ProduceResponse__Output> {
-    if (this.produceStream?.supported && !this.closed) return this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs);
+    if (this.produceStream && !this.closed) return this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs);
     return this.produceCall(request, timeoutMs);
   }
 
@@ -170,8 +168,7 @@ export class Connection implements ProduceTransport {
    * `written` keeps them in order.
    */
   produceInOrder(request: ProduceRequestWithBytes, timeoutMs?: number): ProduceCall {
-    // On the produce stream, requests reach the broker in the order they are written: no need to wait.
-    if (this.produceStream?.supported && !this.closed) return { written: WRITTEN, reply: this.produceStream.produce(request, timeoutMs ?? this.options.requestTimeoutMs) };
+    if (this.produceStream && !this.closed) return this.produceStream.produceInOrder(request, timeoutMs ?? this.options.requestTimeoutMs);
     return this.produceCallInOrder(request, timeoutMs);
   }
 

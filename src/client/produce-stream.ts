@@ -33,6 +33,10 @@ import type { ProduceRequestWithBytes, ProduceStreamRequestWithBytes } from './p
 
 type Reply = pb.ProduceResponse__Output;
 
+const WRITTEN: Promise<void> = Promise.resolve();
+/** setTimeout's largest delay; a longer one fires at once. */
+const MAX_TIMER_MS = 0x7fffffff;
+
 interface Waiting {
   readonly request: ProduceRequestWithBytes;
   readonly context: ErrorContext;
@@ -75,6 +79,8 @@ export class ProduceStreamClient {
   private timerDeadline = Infinity;
   /** The broker has no ProduceStream: requests go through `unary`. */
   private unsupported = false;
+  /** After the fallback: settles once the latest Produce call's bytes are on the wire. */
+  private wire: Promise<void> = WRITTEN;
 
   constructor(
     private readonly open: OpenProduceStream,
@@ -92,9 +98,20 @@ export class ProduceStreamClient {
     return this.current?.waiting.size ?? 0;
   }
 
+  /**
+   * Sends `request` on the stream (opening one if there is none); `written`
+   * at once, since a stream keeps its messages in order. Against a broker
+   * without ProduceStream, a Produce call that starts once every earlier
+   * request is on the wire.
+   */
+  produceInOrder(request: ProduceRequestWithBytes, timeoutMs: number): ProduceCall {
+    if (this.unsupported) return this.callAfterEarlier(request, timeoutMs);
+    return { written: WRITTEN, reply: this.produce(request, timeoutMs) };
+  }
+
   /** Sends `request` on the stream (opening one if there is none); settles with its reply or error. */
   produce(request: ProduceRequestWithBytes, timeoutMs: number): Promise<Reply> {
-    if (this.unsupported) return this.unary(request, timeoutMs).reply;
+    if (this.unsupported) return this.callAfterEarlier(request, timeoutMs).reply;
     const stream = this.current ?? this.openStream();
     const requestId = this.nextId;
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
@@ -136,23 +153,35 @@ export class ProduceStreamClient {
     return stream;
   }
 
-  /** A broker without ProduceStream started none of `left`: they go as Produce calls, each once the one before is on the wire. */
+  /** A broker without ProduceStream started none of `left`: they go as Produce calls, in their order. */
   private resendAsCalls(left: readonly Waiting[]): void {
-    let previous: Promise<void> = Promise.resolve();
     for (const w of left) {
-      previous = previous.then(() => {
-        const call = this.unary(w.request, Math.max(1, w.deadline - Date.now()));
-        call.reply.then(w.resolve, w.reject);
-        return call.written;
-      });
+      const call = this.callAfterEarlier(w.request, Math.max(1, w.deadline - Date.now()));
+      call.reply.then(w.resolve, w.reject);
     }
+  }
+
+  /**
+   * A Produce call that starts once the previous one's bytes are on the wire
+   * (its `written`), so calls made after the fallback cannot overtake the
+   * requests it resent. `written` settles even when the call could not start.
+   */
+  private callAfterEarlier(request: ProduceRequestWithBytes, timeoutMs: number): ProduceCall {
+    const deadline = Date.now() + timeoutMs;
+    const started = this.wire.then(() => this.unary(request, Math.max(1, deadline - Date.now())));
+    const written = started.then(
+      (call) => call.written,
+      () => undefined,
+    );
+    this.wire = written;
+    return { written, reply: started.then((call) => call.reply) };
   }
 
   /** One timer for the earliest deadline of any waiting request. */
   private armTimer(deadline: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timerDeadline = deadline;
-    this.timer = setTimeout(() => this.expire(), Math.max(0, deadline - Date.now()));
+    this.timer = setTimeout(() => this.expire(), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
     this.timer.unref?.();
   }
 

@@ -72,7 +72,7 @@ import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHea
 
 /**
  * A record's metadata as send() resolves it. A class, not an object literal,
- * like every object the SDK makes per record (see FetchedRecord in
+ * like every object the SDK makes per record (see DecodedRecord in
  * batch-encoding.ts for why).
  */
 class Delivered implements RecordMetadata {

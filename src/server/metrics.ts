@@ -8,7 +8,7 @@
  *   brook_produce_bytes_total{topic}                record-batch bytes appended
  *   brook_produce_records_total{topic}              records appended
  *   brook_fetch_bytes_total{topic}                  record-batch bytes served (Fetch and Subscribe)
- *   brook_fsync_duration_seconds                    time to make appended data durable (fdatasync or O_DSYNC write)
+ *   brook_fsync_duration_seconds                    time to flush a storage file (fdatasync or O_DSYNC write)
  *   brook_partition_log_end_offset{topic,partition} next offset to be assigned
  *   brook_partition_high_watermark{topic,partition} end of the durable log
  *   brook_partition_log_start_offset{topic,partition}
@@ -82,7 +82,7 @@ export class BrokerMetrics {
     this.produceBytes = new Counter({ name: 'brook_produce_bytes_total', help: 'record-batch bytes appended', labelNames: ['topic'], registers });
     this.produceRecords = new Counter({ name: 'brook_produce_records_total', help: 'records appended', labelNames: ['topic'], registers });
     this.fetchBytes = new Counter({ name: 'brook_fetch_bytes_total', help: 'record-batch bytes served by Fetch and Subscribe', labelNames: ['topic'], registers });
-    this.fsyncDuration = new Histogram({ name: 'brook_fsync_duration_seconds', help: 'time to make appended data durable, in seconds: an fdatasync, or an O_DSYNC write (the write included)', buckets: FSYNC_BUCKETS, registers });
+    this.fsyncDuration = new Histogram({ name: 'brook_fsync_duration_seconds', help: 'time to flush a storage file, in seconds: each fdatasync, or O_DSYNC write (the write included)', buckets: FSYNC_BUCKETS, registers });
 
     const partitionGauge = (name: string, help: string, pick: (p: PartitionState) => number): void => {
       new Gauge({

@@ -106,16 +106,28 @@ describe('ProduceStreamClient', () => {
     expect(client.supported).toBe(true);
     streams[0].end(status.UNIMPLEMENTED, 'The server does not implement the method /brook.v1.Log/ProduceStream');
     expect(client.supported).toBe(false);
-    await new Promise((r) => setImmediate(r));
-    // b's call starts only once a's bytes are on the wire, so it cannot overtake a.
+    // A request made now goes after the two being resent, not between them.
+    const later = client.produceInOrder(request('c'), 5000);
+    const settle = () => new Promise((r) => setImmediate(r));
+    await settle();
+    // b's call starts only once a's bytes are on the wire, so it cannot overtake a; c waits for b.
     expect(unary.map((u) => u.topic)).toEqual(['a']);
     unary[0].markWritten();
-    await new Promise((r) => setImmediate(r));
+    await settle();
     expect(unary.map((u) => u.topic)).toEqual(['a', 'b']);
+    unary[1].markWritten();
+    await settle();
+    expect(unary.map((u) => u.topic)).toEqual(['a', 'b', 'c']);
+    let written = false;
+    void later.written.then(() => (written = true));
+    await settle();
+    expect(written).toBe(false); // c's own call has not written yet
+    unary[2].markWritten();
+    await later.written;
     await expect(Promise.all(waiting)).resolves.toMatchObject([{ results: [{ baseOffset: 101 }] }, { results: [{ baseOffset: 102 }] }]);
+    await expect(later.reply).resolves.toMatchObject({ results: [{ baseOffset: 103 }] });
     expect(unary[0].timeoutMs).toBeGreaterThan(4000); // what was left of its own timeout
     expect(unary[0].timeoutMs).toBeLessThanOrEqual(5000);
-    await expect(client.produce(request('c'), 5000)).resolves.toMatchObject({ results: [{ baseOffset: 103 }] });
     expect(streams).toHaveLength(1);
   });
 
