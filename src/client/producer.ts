@@ -71,17 +71,18 @@ import { backoffDelayMs, sleep, withRetry } from './retry';
 import { normalizeHeaders, toNullableBuffer, type ProducerRecord, type RecordHeader, type RecordMetadata } from './types';
 
 /**
- * A record's metadata as send() resolves it. A class, not an object literal,
+ * A record's metadata as send() resolves it: a class, not an object literal,
  * like every object the SDK makes per record (see DecodedRecord in
- * batch-encoding.ts for why).
+ * batch-encoding.ts for why). Named after the type it implements, which is
+ * how it prints.
  */
-class Delivered implements RecordMetadata {
+const Delivered = class RecordMetadata {
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: number,
   ) {}
-}
+};
 
 /**
  * One send() call. It settles once: with every record's metadata when the
