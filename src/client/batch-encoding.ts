@@ -60,6 +60,7 @@ export class BatchBuilder {
   private buffer: Buffer;
   /** Where the batch starts in `buffer`: the bytes before it are free for `withPrefix`. */
   private readonly start: number;
+  private readonly pool: BufferPool | undefined;
   /** Encoded bytes so far, header included. */
   size = BATCH_HEADER_SIZE;
   count = 0;
@@ -76,8 +77,6 @@ export class BatchBuilder {
     const least = Math.max(this.start + BATCH_HEADER_SIZE + 64, initialBytes);
     this.buffer = options.buffer && options.buffer.length >= least ? options.buffer : Buffer.allocUnsafe(least);
   }
-
-  private readonly pool: BufferPool | undefined;
 
   /** Bytes `append` would add for this record. */
   static sizeOf(key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[] | null, timestampDelta: number, offsetDelta: number): number {

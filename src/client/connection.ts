@@ -64,7 +64,6 @@ export interface ProduceTransport {
   produceInOrder?(request: pb.ProduceRequest, timeoutMs?: number): ProduceCall;
 }
 
-
 export class Connection implements ProduceTransport {
   readonly options: Readonly<ConnectionOptions>;
   private readonly log: grpc.Client;

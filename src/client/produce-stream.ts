@@ -39,7 +39,6 @@ const MAX_TIMER_MS = 0x7fffffff;
 
 interface Waiting {
   readonly request: ProduceRequestWithBytes;
-  readonly context: ErrorContext;
   readonly timeoutMs: number;
   readonly deadline: number;
   readonly resolve: (reply: Reply) => void;
@@ -65,6 +64,11 @@ export interface ProduceCall {
 
 /** A Produce call: `written` once its bytes are on the connection (see Connection.produceInOrder). */
 export type UnaryProduce = (request: ProduceRequestWithBytes, timeoutMs: number) => ProduceCall;
+
+/** What an error about `request` names. */
+function contextOf(request: ProduceRequestWithBytes): ErrorContext {
+  return { topic: request.topic, partition: request.partition ?? undefined };
+}
 
 /** The broker's failure of one request, as the BrookError a failed Produce call would have become. */
 export function produceErrorToBrookError(error: pb.ProduceError__Output, context: ErrorContext): BrookError {
@@ -115,10 +119,9 @@ export class ProduceStreamClient {
     const stream = this.current ?? this.openStream();
     const requestId = this.nextId;
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
-    const context: ErrorContext = { topic: request.topic, partition: request.partition ?? undefined };
     const deadline = Date.now() + timeoutMs;
     return new Promise<Reply>((resolve, reject) => {
-      stream.waiting.set(requestId, { request, context, timeoutMs, deadline, resolve, reject });
+      stream.waiting.set(requestId, { request, timeoutMs, deadline, resolve, reject });
       if (deadline < this.timerDeadline) this.armTimer(deadline);
       stream.call.write({ requestId, request });
     });
@@ -132,9 +135,9 @@ export class ProduceStreamClient {
       const w = waiting.get(message.requestId);
       if (!w) return;
       waiting.delete(message.requestId);
-      if (message.error) w.reject(produceErrorToBrookError(message.error, w.context));
+      if (message.error) w.reject(produceErrorToBrookError(message.error, contextOf(w.request)));
       else if (message.response) w.resolve(message.response);
-      else w.reject(new BrookError('INTERNAL', `the broker's reply to produce request ${message.requestId} has neither a response nor an error`, w.context));
+      else w.reject(new BrookError('INTERNAL', `the broker's reply to produce request ${message.requestId} has neither a response nor an error`, contextOf(w.request)));
     });
     call.on('error', () => undefined); // reported on 'status' below
     call.on('status', (status: grpc.StatusObject) => {
@@ -148,7 +151,7 @@ export class ProduceStreamClient {
         return;
       }
       const failure = status.code === grpc.status.OK ? { ...status, code: grpc.status.UNAVAILABLE, details: 'the broker ended the produce stream before replying' } : status;
-      for (const w of left) w.reject(toBrookError(Object.assign(new Error(failure.details), failure), w.context, this.addr));
+      for (const w of left) w.reject(toBrookError(Object.assign(new Error(failure.details), failure), contextOf(w.request), this.addr));
     });
     return stream;
   }
@@ -213,7 +216,7 @@ export class ProduceStreamClient {
         w.deadline <= now
           ? `request timed out after ${w.timeoutMs} ms (broker ${this.addr})`
           : `request given up with the produce stream it was on, after another request on it timed out (${late.timeoutMs} ms; broker ${this.addr})`;
-      w.reject(new BrookError('REQUEST_TIMED_OUT', message, w.context));
+      w.reject(new BrookError('REQUEST_TIMED_OUT', message, contextOf(w.request)));
     }
   }
 }

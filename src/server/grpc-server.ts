@@ -18,7 +18,7 @@ import type * as http2 from 'node:http2';
 import type { Logger } from 'pino';
 import { BrookError } from '../common/errors';
 import type { BrokerMetrics } from './metrics';
-import { isStatusError, toStatusError, type StatusError } from './status';
+import { isStatusError, shuttingDownError, toStatusError, type StatusError } from './status';
 
 export interface ServiceRegistration {
   readonly definition: grpc.ServiceDefinition;
@@ -90,7 +90,7 @@ function wrapHandler(service: string, method: string, def: grpc.MethodDefinition
   const labels = { service, method };
   const counters = metrics.methodCounters(service, method);
   const observeDuration = (startMs: number): void => metrics.rpcDuration.observe(labels, (performance.now() - startMs) / 1000);
-  const shuttingDown = (): StatusError => toStatusError(new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker'), logger, rpc);
+  const shuttingDown = (): StatusError => toStatusError(shuttingDownError(), logger, rpc);
   const mapError = (e: unknown): StatusError => (isStatusError(e) ? e : toStatusError(e, logger, rpc));
   const undecodable = (request: unknown): BrookError | undefined =>
     request instanceof UndecodableRequest ? new BrookError('INVALID_ARGUMENT', `malformed ${method} request: ${request.reason}`) : undefined;

@@ -22,7 +22,7 @@ import type { BrokerContext } from './broker-context';
 import { fetchResponseSerializer, rawHeadroomFor, ReadBufferPool, StoredRecords, type FetchReply } from './fetch-response';
 import { decodeProduceRequest, decodeProduceStreamRequest, type ProduceRequestView, type ProduceStreamRequestView } from './produce-request';
 import { serverStream, statusName, unary } from './grpc-server';
-import { failureOf } from './status';
+import { failureOf, shuttingDownError } from './status';
 import type { PartitionStore, TopicStore } from './store-interface';
 import { fieldError, requireInt, requireOffset, requirePartition, requireTopic } from './validate';
 
@@ -98,7 +98,7 @@ function closedLogError(store: TopicStore, topic: string, partition: number, log
     throw e;
   }
   if (current !== log) return new BrookError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted while this call waited on it (a topic of that name exists again; start over from its offsets)`, { topic, partition });
-  return new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker', { topic, partition });
+  return shuttingDownError({ topic, partition });
 }
 
 /**
@@ -476,7 +476,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
     };
     const endIfDone = (): void => {
       if (waiting > 0) return;
-      if (shutdown.aborted) end(new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker'));
+      if (shutdown.aborted) end(shuttingDownError());
       else if (inputEnded) end();
     };
     const onShutdown = (): void => {
@@ -518,7 +518,7 @@ export function createLogService(context: BrokerContext): grpc.UntypedServiceImp
         const error = failureOf(e, logger, 'brook.v1.Log/ProduceStream');
         reply({ requestId, error }, bytes, startMs, statusName(error.status));
       };
-      if (shutdown.aborted) return failed(new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker'));
+      if (shutdown.aborted) return failed(shuttingDownError());
       produce(request).then((response) => reply({ requestId, response }, bytes, startMs, 'OK'), failed);
     });
     call.on('end', () => {

@@ -386,42 +386,33 @@ export function decodeProduceRequest(wire: Buffer): ProduceRequestView {
   let partition: number | undefined;
   let acks: pb.Acks = 'ACKS_LEADER';
   let recordBatch: Buffer = EMPTY;
-  let malformed: string | undefined;
   let unknownAcks: number | undefined;
-  try {
-    const reader = new WireReader(wire, 0, wire.length);
-    while (reader.position < reader.end) {
-      const tag = reader.varint();
-      const field = tag >>> 3;
-      const wireType = tag & 7;
-      if (field === 1 && wireType === 2) {
-        const start = reader.lengthDelimited();
-        topic = wire.toString('utf8', start, reader.position);
-      } else if (field === 2 && wireType === 0) {
-        partition = reader.varint32();
-      } else if (field === 3 && wireType === 2) {
-        const start = reader.lengthDelimited();
-        parseRecord(new WireReader(wire, start, reader.position), slots);
-      } else if (field === 4 && wireType === 0) {
-        // The last occurrence wins, known or not.
-        const value = reader.varint32();
-        const known = ACKS_BY_NUMBER[value];
-        if (known === undefined) unknownAcks = value;
-        else {
-          acks = known;
-          unknownAcks = undefined;
-        }
-      } else if (field === 5 && wireType === 2) {
-        const start = reader.lengthDelimited();
-        recordBatch = wire.subarray(start, reader.position);
-      } else {
-        reader.skip(wireType);
+  let malformed = readMessage(wire, (reader, field, wireType) => {
+    if (field === 1 && wireType === 2) {
+      const start = reader.lengthDelimited();
+      topic = wire.toString('utf8', start, reader.position);
+    } else if (field === 2 && wireType === 0) {
+      partition = reader.varint32();
+    } else if (field === 3 && wireType === 2) {
+      const start = reader.lengthDelimited();
+      parseRecord(new WireReader(wire, start, reader.position), slots);
+    } else if (field === 4 && wireType === 0) {
+      // The last occurrence wins, known or not.
+      const value = reader.varint32();
+      const known = ACKS_BY_NUMBER[value];
+      if (known === undefined) unknownAcks = value;
+      else {
+        acks = known;
+        unknownAcks = undefined;
       }
+    } else if (field === 5 && wireType === 2) {
+      const start = reader.lengthDelimited();
+      recordBatch = wire.subarray(start, reader.position);
+    } else {
+      return false;
     }
-  } catch (e) {
-    if (!(e instanceof MalformedRequest)) throw e;
-    malformed = e.message;
-  }
+    return true;
+  });
   // An acks value from a newer client must not quietly become a weaker guarantee.
   if (malformed === undefined && unknownAcks !== undefined) {
     malformed = `acks ${unknownAcks} is not an Acks value: expected ${ACKS_BY_NUMBER.map((name, n) => `${n} (${name})`).join(', ')}`;
@@ -453,26 +444,37 @@ export interface ProduceStreamRequestView {
 export function decodeProduceStreamRequest(wire: Buffer): ProduceStreamRequestView {
   let requestId = 0;
   let inner: Buffer | undefined;
-  let malformed: string | undefined;
+  const malformed = readMessage(wire, (reader, field, wireType) => {
+    if (field === 1 && wireType === 0) {
+      requestId = reader.varint32() >>> 0; // uint32: the low 32 bits, as protobuf decoders read it
+    } else if (field === 2 && wireType === 2) {
+      if (inner !== undefined) throw new MalformedRequest('request appears more than once');
+      const start = reader.lengthDelimited();
+      inner = wire.subarray(start, reader.position);
+    } else {
+      return false;
+    }
+    return true;
+  });
+  return { requestId, request: decodeProduceRequest(malformed === undefined && inner ? inner : EMPTY), malformed };
+}
+
+/**
+ * Reads the fields of the message `wire` in order: `read` takes the ones it
+ * knows from `reader` and returns false for any other, which is skipped.
+ * Returns why the bytes are malformed, or undefined; other errors are thrown.
+ */
+function readMessage(wire: Buffer, read: (reader: WireReader, field: number, wireType: number) => boolean): string | undefined {
   try {
     const reader = new WireReader(wire, 0, wire.length);
     while (reader.position < reader.end) {
       const tag = reader.varint();
-      const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field === 1 && wireType === 0) {
-        requestId = reader.varint32() >>> 0; // uint32: the low 32 bits, as protobuf decoders read it
-      } else if (field === 2 && wireType === 2) {
-        if (inner !== undefined) throw new MalformedRequest('request appears more than once');
-        const start = reader.lengthDelimited();
-        inner = wire.subarray(start, reader.position);
-      } else {
-        reader.skip(wireType);
-      }
+      if (!read(reader, tag >>> 3, wireType)) reader.skip(wireType);
     }
+    return undefined;
   } catch (e) {
     if (!(e instanceof MalformedRequest)) throw e;
-    malformed = e.message;
+    return e.message;
   }
-  return { requestId, request: decodeProduceRequest(malformed === undefined && inner ? inner : EMPTY), malformed };
 }

@@ -10,7 +10,7 @@
 import { Metadata, status as GrpcStatusCode, type ServiceError } from '@grpc/grpc-js';
 import { randomBytes } from 'crypto';
 import type { Logger } from 'pino';
-import { BrookError, ERROR_CODE_METADATA_KEY } from '../common/errors';
+import { BrookError, ERROR_CODE_METADATA_KEY, type ErrorContext } from '../common/errors';
 
 export type StatusError = Partial<ServiceError> & Error & { code: number; details: string; metadata: Metadata };
 
@@ -22,6 +22,11 @@ function statusError(code: number, details: string, brookCode: string): StatusEr
   error.details = details;
   error.metadata = metadata;
   return error;
+}
+
+/** What a call or request refused during shutdown fails with: the client should go to a running broker. */
+export function shuttingDownError(context: ErrorContext = {}): BrookError {
+  return new BrookError('SHUTTING_DOWN', 'the broker is shutting down; retry against a running broker', context);
 }
 
 /** What a client is told about a failure: the gRPC status, Brook's code and a message a person can act on. */
